@@ -1,0 +1,1 @@
+"""Driven adapter: JWT verification and minting with joserfc."""

@@ -1,0 +1,1 @@
+"""Driven adapter: Redis (redis-py asyncio)."""

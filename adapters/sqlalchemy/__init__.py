@@ -1,0 +1,1 @@
+"""Driven adapter: SQLAlchemy 2 async (asyncpg in production, aiosqlite embedded)."""

@@ -1,0 +1,1 @@
+"""Driven adapter: structlog configuration, redaction and noise filters."""

@@ -1,0 +1,1 @@
+"""Benchmarks: throughput and overhead measured as ratios against a baseline taken in the same run."""

@@ -1,0 +1,1 @@
+"""Domain: attrs models, the error hierarchy and pure rules. Imports only the standard library and attrs."""

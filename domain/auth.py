@@ -1,0 +1,28 @@
+"""Domain: the authenticated caller, as every route and WebSocket sees it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from attrs import field, frozen
+
+from domain.types import CustomerId
+
+__all__ = ["AuthContext"]
+
+
+@frozen
+class AuthContext:
+    """Who is calling: ``customer_id`` owns streams and usage; ``scopes`` gate routes; ``token`` is never logged."""
+
+    customer_id: CustomerId
+    email: str | None = None
+    scopes: frozenset[str] = frozenset()
+    token: str = field(default="", repr=False)
+    payload: Mapping[str, Any] = field(factory=dict, repr=False)
+    expires_at: float | None = None
+
+    def has_scopes(self, required: frozenset[str]) -> bool:
+        """True when every required scope was granted."""
+        return required <= self.scopes

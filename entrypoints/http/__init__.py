@@ -1,0 +1,1 @@
+"""Driving adapter: the Quart HTTP and WebSocket API."""

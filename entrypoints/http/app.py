@@ -1,0 +1,53 @@
+"""Driving adapter: the Quart app factory.
+
+``create_app(container)`` wires the container into the HTTP package, registers blueprints, the error table,
+request context and auth, and starts/stops container resources in the app's lifespan. There is no module-level app.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector.containers import Container
+from quart import Quart
+
+from entrypoints.http import auth, context, errors
+from entrypoints.http.routes import docs, health
+
+__all__ = ["create_app"]
+
+
+def create_app(container: Container) -> Quart:
+    """Build the Quart app around ``container`` (a wired ``container.Container``)."""
+    settings: Any = container.settings()
+    app = Quart("switchyard")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.limits.max_body_bytes,
+        # Streaming routes must not be cut off: per-write send timeouts guard them instead.
+        RESPONSE_TIMEOUT=None,
+        BODY_TIMEOUT=60,
+        JSON_SORT_KEYS=False,
+        PROVIDE_AUTOMATIC_OPTIONS=True,
+    )
+    app.extensions["container"] = container
+    container.wire(packages=["entrypoints.http"])
+
+    context.install_request_context(app)
+    auth.install_auth(app)
+    errors.register_error_handlers(app)
+    for blueprint in (health.blueprint, docs.blueprint):
+        app.register_blueprint(blueprint)
+
+    @app.before_serving
+    async def _start_resources() -> None:
+        result = container.init_resources()
+        if result is not None:
+            await result
+
+    @app.after_serving
+    async def _stop_resources() -> None:
+        result = container.shutdown_resources()
+        if result is not None:
+            await result
+
+    return app

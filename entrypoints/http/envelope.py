@@ -1,0 +1,91 @@
+"""HTTP boundary: the ``ApiResponse[T]`` envelope every JSON route answers with, and its constructors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Generic, TypeVar
+
+from attrs import field, frozen
+from quart import g, has_request_context
+
+from domain.errors import RequestValidationError, ServiceError
+
+__all__ = ["ApiResponse", "ErrorBody", "Meta", "Pagination", "api_error", "api_ok", "current_meta"]
+
+T = TypeVar("T")
+
+
+@frozen
+class Pagination:
+    """Where a page sits in a listing."""
+
+    total: int
+    limit: int
+    offset: int = 0
+
+
+@frozen
+class Meta:
+    """Response metadata: request id, server time spent, pagination, and route-specific extras."""
+
+    request_id: str | None = None
+    duration_ms: float | None = None
+    pagination: Pagination | None = None
+    extra: dict[str, Any] = field(factory=dict)
+
+
+@frozen
+class ApiResponse(Generic[T]):
+    """The envelope: ``code`` mirrors the HTTP status, ``success`` is ``code < 400``."""
+
+    code: int
+    success: bool
+    message: str
+    data: T | None = None
+    meta: Meta = field(factory=Meta)
+
+
+@frozen
+class ErrorBody:
+    """``data`` of an error envelope: the stable error code, its safe context and, for validation, every field error."""
+
+    error: str
+    type: str
+    context: dict[str, Any] = field(factory=dict)
+    errors: list[dict[str, str]] | None = None
+
+
+def current_meta(pagination: Pagination | None = None, extra: dict[str, Any] | None = None) -> Meta:
+    """Meta for the current request: its id and elapsed time so far."""
+    if not has_request_context():
+        return Meta(pagination=pagination, extra=extra or {})
+    started = getattr(g, "started", None)
+    duration = round((time.perf_counter() - started) * 1000, 3) if started is not None else None
+    return Meta(
+        request_id=getattr(g, "request_id", None), duration_ms=duration, pagination=pagination, extra=extra or {}
+    )
+
+
+def api_ok(
+    data: T,
+    *,
+    message: str = "ok",
+    code: int = 200,
+    pagination: Pagination | None = None,
+    extra: dict[str, Any] | None = None,
+) -> ApiResponse[T]:
+    """A success envelope around ``data``."""
+    return ApiResponse(code=code, success=True, message=message, data=data, meta=current_meta(pagination, extra))
+
+
+def api_error(error: ServiceError, *, status: int | None = None) -> ApiResponse[ErrorBody]:
+    """An error envelope for ``error``; its status comes from the error table unless given."""
+    from entrypoints.http.errors import status_for  # the table imports this module
+
+    code = status if status is not None else status_for(error)
+    context = {k: v for k, v in error.context.items() if k != "errors"}
+    errors = [e.as_dict() for e in error.errors] if isinstance(error, RequestValidationError) else None
+    if errors is None and "field" in error.context and code == 422:
+        errors = [{"loc": str(error.context["field"]), "msg": getattr(error, "reason", error.message)}]
+    body = ErrorBody(error=error.code, type=type(error).__name__, context=context, errors=errors)
+    return ApiResponse(code=code, success=False, message=error.message, data=body, meta=current_meta())

@@ -1,0 +1,179 @@
+"""HTTP boundary: the one error table.
+
+Maps each ``ServiceError`` class to an HTTP status and a WebSocket close code by walking the class hierarchy
+(most specific first), renders the envelope, and turns anything unexpected into a 500 envelope carrying only the
+request id. Stream ``error`` events reuse ``error_payload`` so every channel speaks the same codes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import structlog
+from attrs import frozen
+from quart import Quart, Response, g
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from domain.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    CapabilityError,
+    CompletionOwnershipError,
+    ConfigurationError,
+    ConflictError,
+    DatabaseError,
+    MalformedRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RequestValidationError,
+    ServiceError,
+    ServiceUnavailableError,
+    StreamingError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from entrypoints.http.envelope import ApiResponse, ErrorBody, current_meta
+from entrypoints.http.serialization import json_response
+
+__all__ = [
+    "ERROR_TABLE",
+    "ErrorMapping",
+    "error_payload",
+    "error_response",
+    "mapping_for",
+    "register_error_handlers",
+    "status_for",
+    "ws_close_code_for",
+]
+
+_log = structlog.get_logger("switchyard.http")
+
+
+@frozen
+class ErrorMapping:
+    """How one error class surfaces: HTTP status and WebSocket close code (4000 + status for client errors)."""
+
+    status: int
+    ws_close: int
+
+
+ERROR_TABLE: Final[dict[type[ServiceError], ErrorMapping]] = {
+    ServiceError: ErrorMapping(500, 1011),
+    MalformedRequestError: ErrorMapping(400, 4400),
+    ValidationError: ErrorMapping(422, 4422),
+    RequestValidationError: ErrorMapping(422, 4422),
+    AuthenticationError: ErrorMapping(401, 4401),
+    AuthorizationError: ErrorMapping(403, 4403),
+    NotFoundError: ErrorMapping(404, 4404),
+    ConflictError: ErrorMapping(409, 4409),
+    CompletionOwnershipError: ErrorMapping(409, 4409),
+    PayloadTooLargeError: ErrorMapping(413, 1009),
+    UnsupportedMediaTypeError: ErrorMapping(415, 4415),
+    CapabilityError: ErrorMapping(422, 4422),
+    RateLimitError: ErrorMapping(429, 4429),
+    ConfigurationError: ErrorMapping(500, 1011),
+    StreamingError: ErrorMapping(500, 1011),
+    ProviderError: ErrorMapping(502, 4502),
+    ServiceUnavailableError: ErrorMapping(503, 1013),
+    DatabaseError: ErrorMapping(503, 1013),
+    ProviderTimeoutError: ErrorMapping(504, 4504),
+}
+_UNEXPECTED: Final = ErrorMapping(500, 1011)
+
+
+def mapping_for(error: BaseException) -> ErrorMapping:
+    """The table entry of the most specific class in ``error``'s MRO; unexpected errors map to 500/1011."""
+    for cls in type(error).__mro__:
+        found = ERROR_TABLE.get(cls)
+        if found is not None:
+            return found
+    return _UNEXPECTED
+
+
+def status_for(error: BaseException) -> int:
+    """HTTP status for ``error``."""
+    return mapping_for(error).status
+
+
+def ws_close_code_for(error: BaseException) -> int:
+    """WebSocket close code for ``error``."""
+    return mapping_for(error).ws_close
+
+
+def error_payload(error: BaseException) -> dict[str, Any]:
+    """The JSON body of a stream ``error`` event or WebSocket error message: code, message, retryable, status."""
+    if isinstance(error, ServiceError):
+        return {
+            "code": error.code,
+            "message": error.message,
+            "retryable": bool(getattr(error, "retryable", False)),
+            "status": status_for(error),
+        }
+    return {"code": "internal_error", "message": "internal error", "retryable": False, "status": 500}
+
+
+def _headers_for(error: ServiceError, status: int) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if status == 401:
+        description = error.message.replace('"', "'")
+        headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
+    if isinstance(error, RateLimitError) and error.retry_after is not None:
+        headers["Retry-After"] = str(max(0, math.ceil(error.retry_after)))
+    return headers
+
+
+def error_response(error: ServiceError) -> Response:
+    """The envelope response for a domain error."""
+    from entrypoints.http.envelope import api_error
+
+    status = status_for(error)
+    return json_response(api_error(error, status=status), status=status, headers=_headers_for(error, status))
+
+
+def _unexpected_response() -> Response:
+    body = ApiResponse(
+        code=500,
+        success=False,
+        message="internal error; quote the request id when reporting it",
+        data=ErrorBody(error="internal_error", type="InternalError"),
+        meta=current_meta(),
+    )
+    return json_response(body, status=500)
+
+
+def register_error_handlers(app: Quart) -> None:
+    """Install the table on ``app``: domain errors, Quart/werkzeug HTTP errors and anything unexpected."""
+
+    @app.errorhandler(ServiceError)
+    async def _service_error(error: ServiceError) -> Response:
+        status = status_for(error)
+        log = _log.warning if status < 500 else _log.error
+        log("request_failed", error=error.code, status=status, message=error.message)
+        return error_response(error)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def _too_large(_error: RequestEntityTooLarge) -> Response:
+        return error_response(PayloadTooLargeError(int(app.config.get("MAX_CONTENT_LENGTH") or 0)))
+
+    @app.errorhandler(HTTPException)
+    async def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        body = ApiResponse(
+            code=status,
+            success=False,
+            message=error.description or error.name,
+            data=ErrorBody(error=error.name.lower().replace(" ", "_"), type="HTTPException"),
+            meta=current_meta(),
+        )
+        allowed = getattr(error, "valid_methods", None)
+        headers = {"Allow": ", ".join(allowed)} if allowed else {}
+        return json_response(body, status=status, headers=headers)
+
+    @app.errorhandler(Exception)
+    async def _unexpected(error: Exception) -> Response:
+        _log.error("request_crashed", request_id=getattr(g, "request_id", None), exc_info=error)
+        return _unexpected_response()

@@ -1,0 +1,166 @@
+"""Settings: one frozen attrs class per section, assembled into ``Settings``.
+
+Every field has a default for the ``local`` environment; ``environments.toml`` holds what the other environments
+change. Field docstrings live in the README's configuration table (generated from ``describe()``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from attrs import field, frozen
+
+from settings.secret import Secret
+
+__all__ = [
+    "AppSettings",
+    "AuthSettings",
+    "DatabaseSettings",
+    "Environment",
+    "HttpSettings",
+    "LimitsSettings",
+    "LoggingSettings",
+    "ProvidersSettings",
+    "RedisSettings",
+    "Settings",
+    "StreamingSettings",
+]
+
+Environment = Literal["local", "test", "staging", "production"]
+
+
+@frozen
+class AppSettings:
+    """The process as a whole."""
+
+    env: Environment = "local"
+    name: str = "switchyard"
+    data_dir: Path = Path("var")
+
+
+@frozen
+class HttpSettings:
+    """The Quart/Hypercorn server."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    graceful_timeout_s: float = 5.0
+    keep_alive_s: float = 5.0
+    metrics_enabled: bool = True
+    trust_request_id: bool = True
+
+
+@frozen
+class AuthSettings:
+    """JWT verification (joserfc)."""
+
+    jwt_secret: Secret | None = None
+    algorithms: tuple[str, ...] = ("HS256",)
+    public_keys: tuple[Path, ...] = ()
+    jwks_url: str | None = None
+    jwks_cache_ttl_s: float = 300.0
+    jwks_timeout_s: float = 3.0
+    jwks_min_refresh_interval_s: float = 30.0
+    issuer: str | None = None
+    audience: str | None = None
+    customer_id_claim: str = "sub"
+    scopes_claim: str = "scope"
+    leeway_s: float = 30.0
+    max_token_bytes: int = 8192
+    allow_query_token: bool = False
+    metrics_require_auth: bool = False
+    ws_auth_timeout_s: float = 5.0
+    dev_token: bool = True
+
+
+@frozen
+class DatabaseSettings:
+    """The usage ledger's database (SQLAlchemy async)."""
+
+    url: Secret = field(factory=lambda: Secret("sqlite+aiosqlite:///var/switchyard.db"))
+    pool_size: int = 5
+    echo: bool = False
+    auto_migrate: bool = True
+
+
+@frozen
+class RedisSettings:
+    """Redis, used by the Redis Streams stream log when ``streaming.backend = redis``."""
+
+    url: Secret | None = None
+    socket_timeout_s: float = 5.0
+
+
+@frozen
+class ProvidersSettings:
+    """Vendor credentials, endpoints and call policy; a vendor is enabled when its key or base URL is set."""
+
+    openai_api_key: Secret | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: Secret | None = None
+    anthropic_base_url: str | None = None
+    gemini_api_key: Secret | None = None
+    gemini_base_url: str | None = None
+    elevenlabs_api_key: Secret | None = None
+    elevenlabs_base_url: str | None = None
+    groq_api_key: Secret | None = None
+    perplexity_api_key: Secret | None = None
+    catalog_path: Path | None = None
+    request_timeout_s: float = 60.0
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    retry_deadline_s: float = 30.0
+    retry_base_delay_s: float = 0.25
+    retry_max_delay_s: float = 8.0
+
+
+@frozen
+class LoggingSettings:
+    """structlog output."""
+
+    level: str = "INFO"
+    format: Literal["console", "json"] = "console"
+    noisy_level: str = "WARNING"
+    file_path: Path | None = None
+    file_max_bytes: int = 10 * 1024 * 1024
+    file_backup_count: int = 5
+
+
+@frozen
+class StreamingSettings:
+    """The StreamingManager and its stream log."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    resume_grace_s: float = 30.0
+    stall_timeout_s: float = 120.0
+    keepalive_s: float = 15.0
+    retry_hint_ms: int = 3000
+    send_timeout_s: float = 10.0
+    consumer_buffer: int = 1024
+    max_events_per_stream: int = 10_000
+    ttl_s: float = 3600.0
+
+
+@frozen
+class LimitsSettings:
+    """Input bounds."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_ws_message_bytes: int = 1024 * 1024
+
+
+@frozen
+class Settings:
+    """All sections; built once by ``load_settings`` and handed to the container."""
+
+    app: AppSettings = field(factory=AppSettings)
+    http: HttpSettings = field(factory=HttpSettings)
+    auth: AuthSettings = field(factory=AuthSettings)
+    database: DatabaseSettings = field(factory=DatabaseSettings)
+    redis: RedisSettings = field(factory=RedisSettings)
+    providers: ProvidersSettings = field(factory=ProvidersSettings)
+    logging: LoggingSettings = field(factory=LoggingSettings)
+    streaming: StreamingSettings = field(factory=StreamingSettings)
+    limits: LimitsSettings = field(factory=LimitsSettings)

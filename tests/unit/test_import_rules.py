@@ -1,0 +1,56 @@
+"""The dependency rule is enforced by import-linter, and a violation really fails it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("domain", "ports", "services", "adapters", "entrypoints", "settings")
+
+
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--config", str(tree / "pyproject.toml")],
+        cwd=tree,
+        env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def tree_copy(tmp_path: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_contracts_hold_on_the_real_tree(tree_copy: Path) -> None:
+    """The project as it is keeps every contract."""
+    result = _lint(tree_copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "contract"),
+    [
+        ("domain/leak.py", "import quart\n", "The core (domain, ports, services) imports no framework"),
+        ("services/leak.py", "import adapters.jose.verifier\n", "Hexagon layers"),
+        ("entrypoints/http/leak.py", "from adapters.redis import client\n", "Entrypoints never import adapters"),
+        ("adapters/jose/leak.py", "import entrypoints.http.errors\n", "Adapters never import entrypoints"),
+    ],
+)
+def test_a_violation_breaks_its_contract(tree_copy: Path, module: str, source: str, contract: str) -> None:
+    """Adding a forbidden import makes lint-imports fail and name the contract."""
+    (tree_copy / module).write_text(source)
+    result = _lint(tree_copy)
+    assert result.returncode != 0
+    assert f"{contract}" in result.stdout
+    assert "BROKEN" in result.stdout
