@@ -23,6 +23,7 @@ from adapters.sqlalchemy.engine import SqlAlchemyHealthCheck, engine_resource
 from adapters.structlog.setup import logging_resource
 from ports.auth import TokenMinter, TokenVerifier
 from ports.health import HealthCheck
+from ports.metrics import Metrics, NullMetrics
 from services.readiness import ReadinessService
 from settings import Settings, load_settings
 
@@ -55,6 +56,7 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Resource(redis_resource, settings.provided.redis)
 
     # --- adapters, typed by port ----------------------------------------------------------------------------------
+    metrics: providers.Provider[Metrics] = providers.Singleton(NullMetrics)
     token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(
         JoseTokenVerifier, settings.provided.auth, settings.provided.auth.jwt_secret
     )

@@ -1,0 +1,1 @@
+"""Hand-written fakes of the ports, for unit tests and container overrides."""

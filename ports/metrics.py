@@ -1,0 +1,53 @@
+"""Driven port: metrics, by name. The Prometheus adapter declares each name below; fakes record calls.
+
+Canonical names (labels in brackets), so producers and the adapter agree:
+
+- HTTP/WS: ``http_requests_total[route, method, status]``, ``http_request_duration_seconds[route, method]``,
+  ``websocket_connections`` (gauge), ``websocket_messages_total[direction]``
+- streams: ``streams_started_total[kind]``, ``streams_completed_total[outcome]``, ``streams_active`` (gauge),
+  ``stream_events_total[type]``, ``stream_consumers`` (gauge), ``stream_resumes_total``,
+  ``stream_cancels_total[reason]``, ``stream_consumers_dropped_total[reason]``
+- providers: ``provider_requests_total[provider, model, outcome]``, ``provider_latency_seconds[provider, model]``,
+  ``provider_ttft_seconds[provider, model]``, ``provider_errors_total[provider, type]``,
+  ``provider_retries_total[provider]``, ``provider_fallbacks_total[from_model, to_model]``,
+  ``tokens_total[provider, model, kind]``, ``cost_usd_total[provider, model]``
+- ledger: ``ledger_queue_depth`` (gauge), ``ledger_flush_failures_total``, ``ledger_spilled_records_total``,
+  ``ledger_records_written_total``
+- speech: ``transcription_audio_seconds_total[provider]``, ``transcription_processing_seconds[provider]``,
+  ``transcription_realtime_factor[provider]``
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["Metrics", "NullMetrics"]
+
+
+class Metrics(Protocol):
+    """Counters, histograms and gauges addressed by canonical name."""
+
+    def increment(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        """Add ``amount`` to a counter."""
+        ...
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        """Record ``value`` in a histogram."""
+        ...
+
+    def gauge_add(self, name: str, delta: float, **labels: str) -> None:
+        """Move a gauge by ``delta``."""
+        ...
+
+
+class NullMetrics:
+    """Metrics that go nowhere (when metrics are disabled, and the default in unit tests)."""
+
+    def increment(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        return None
+
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        return None
+
+    def gauge_add(self, name: str, delta: float, **labels: str) -> None:
+        return None
