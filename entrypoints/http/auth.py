@@ -17,7 +17,7 @@ from domain.auth import AuthContext
 from domain.errors import AuthenticationError, AuthorizationError
 from ports.auth import TokenVerifier
 
-__all__ = ["API_PREFIX", "bearer_token", "current_auth", "install_auth", "require_scopes"]
+__all__ = ["API_PREFIX", "bearer_token", "current_auth", "install_auth", "require_scopes", "websocket_auth"]
 
 API_PREFIX: Final = "/api/"
 P = ParamSpec("P")
@@ -84,6 +84,15 @@ async def _authenticate_websocket(verifier: TokenVerifier = Provide["token_verif
     header = websocket.headers.get("Authorization")
     if header:
         _set_caller(await verifier.verify(bearer_token(header)))
+
+
+async def websocket_auth() -> AuthContext:
+    """The caller of the current WebSocket; call it first thing in every ``/api/`` WebSocket handler.
+
+    Today: the ``Authorization`` header, checked in ``before_websocket``. (The auth work extends this with the
+    ``Sec-WebSocket-Protocol`` bearer, a first ``{"type": "auth"}`` message and expiry mid-connection.)
+    """
+    return current_auth()
 
 
 def install_auth(app: Quart) -> None:
