@@ -9,6 +9,7 @@ resolve those with ``await container.<name>()``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -16,16 +17,43 @@ from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.anthropic import build_anthropic_text_provider  # providers
+from adapters.fake import FakeTextProvider  # providers (chat work)
+from adapters.gemini import build_gemini_text_provider  # providers
+from adapters.jose.jwks import jwks_key_source
 from adapters.jose.minter import JoseTokenMinter
 from adapters.jose.verifier import JoseTokenVerifier
+from adapters.memory.stream_log import InMemoryStreamLog  # streaming
+from adapters.openai import build_openai_text_provider  # providers
+from adapters.prometheus.metrics import exporter_for, metrics_resource
 from adapters.redis.client import RedisHealthCheck, redis_resource
+from adapters.redis.stream_log import RedisStreamLog  # streaming
 from adapters.sqlalchemy.engine import SqlAlchemyHealthCheck, engine_resource
+from adapters.sqlalchemy.ledger import ledger_options, usage_ledger_resource
+from adapters.sqlalchemy.migrator import AlembicSchemaMigrator, schema_resource
 from adapters.structlog.setup import logging_resource
-from ports.auth import TokenMinter, TokenVerifier
+from domain.errors import ConfigurationError  # streaming
+from ports.auth import KeySource, TokenMinter, TokenVerifier
 from ports.health import HealthCheck
-from ports.metrics import Metrics, NullMetrics
+from ports.metrics import Metrics
+from ports.metrics_export import MetricsExporter
+from ports.schema import SchemaMigrator
+from ports.stream_log import StreamLog  # streaming
+from ports.text import TextProvider  # providers
+from ports.usage import UsageLedger
+from services.chat import ChatService, RetryPolicy  # chat
 from services.readiness import ReadinessService
+from services.registry import ProviderRegistry  # providers
+from services.streaming.lifecycle import streaming_manager_resource  # streaming
+from services.streaming.manager import StreamingManager  # streaming
+from services.streaming.runs import StreamingConfig  # streaming
+from services.usage import UsageService
 from settings import Settings, load_settings
+from settings.catalog import compatible_enabled, load_catalog  # providers
+from settings.model import (
+    ProvidersSettings,  # providers
+    StreamingSettings,  # streaming
+)
 
 __all__ = ["Container", "build_container", "package_version"]
 
@@ -45,6 +73,69 @@ def _health_checks(engine: AsyncEngine, redis: Redis | None) -> list[HealthCheck
     return checks
 
 
+# --- providers: one text provider per enabled vendor, built at start and closed at shutdown (chat work) ----------
+async def _text_providers(config: ProvidersSettings) -> AsyncIterator[dict[str, TextProvider]]:
+    """``fake`` always; OpenAI, Anthropic, Gemini and each OpenAI-compatible vendor when its key (or URL) is set."""
+    timeouts = {"timeout_s": config.request_timeout_s, "connect_timeout_s": config.connect_timeout_s}
+    built: dict[str, TextProvider] = {"fake": FakeTextProvider()}
+    try:
+        if config.openai_api_key is not None:
+            built["openai"] = build_openai_text_provider(
+                name="openai", api_key=config.openai_api_key.reveal(), base_url=config.openai_base_url, **timeouts
+            )
+        if config.anthropic_api_key is not None:
+            built["anthropic"] = build_anthropic_text_provider(
+                name="anthropic",
+                api_key=config.anthropic_api_key.reveal(),
+                base_url=config.anthropic_base_url,
+                **timeouts,
+            )
+        if config.gemini_api_key is not None:
+            built["gemini"] = build_gemini_text_provider(
+                name="gemini", api_key=config.gemini_api_key.reveal(), base_url=config.gemini_base_url, **timeouts
+            )
+        for vendor in config.compatible:
+            if compatible_enabled(vendor):
+                # Local servers take no key, but the SDK insists on one: any non-empty string does.
+                key = vendor.api_key.reveal() if vendor.api_key is not None else "not-needed"
+                built[vendor.name] = build_openai_text_provider(
+                    name=vendor.name, api_key=key, base_url=vendor.base_url, **timeouts
+                )
+        yield built
+    finally:
+        for provider in built.values():
+            await provider.aclose()
+
+
+def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
+    return RetryPolicy(
+        max_retries=config.max_retries,
+        deadline_s=config.retry_deadline_s,
+        base_delay_s=config.retry_base_delay_s,
+        max_delay_s=config.retry_max_delay_s,
+    )
+
+
+# --- streaming: the Redis stream log needs the Redis client; the manager gets plain values, never settings ---------
+def _redis_stream_log(client: Redis | None, config: StreamingSettings) -> StreamLog:
+    if client is None:
+        raise ConfigurationError("redis.url", "required when streaming.backend = redis (SWITCHYARD_REDIS_URL)")
+    return RedisStreamLog(
+        client, prefix=config.redis_prefix, max_events=config.max_events_per_stream, ttl_s=config.ttl_s
+    )
+
+
+def _streaming_config(config: StreamingSettings) -> StreamingConfig:
+    return StreamingConfig(
+        resume_grace_s=config.resume_grace_s,
+        stall_timeout_s=config.stall_timeout_s,
+        consumer_buffer=config.consumer_buffer,
+        first_consumer_s=config.first_consumer_s,
+        # Readers of a locally produced stream skip the Redis round trip for recent events; the memory log is local.
+        local_tail=256 if config.backend == "redis" else 0,
+    )
+
+
 class Container(containers.DeclarativeContainer):
     """Everything Switchyard is made of, built once per process (tests build their own)."""
 
@@ -56,9 +147,25 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Resource(redis_resource, settings.provided.redis)
 
     # --- adapters, typed by port ----------------------------------------------------------------------------------
-    metrics: providers.Provider[Metrics] = providers.Singleton(NullMetrics)
+    # --- observability: Prometheus when http.metrics_enabled (else NullMetrics); /metrics renders the exporter
+    metrics: providers.Provider[Metrics] = providers.Resource(metrics_resource, settings.provided.http.metrics_enabled)
+    metrics_exporter: providers.Provider[MetricsExporter | None] = providers.Callable(exporter_for, metrics)
+    # --- persistence: migrations (run at start when database.auto_migrate) and the usage ledger (a resource: its
+    # writer task starts with the app and flushes at shutdown); the ledger starts after the schema is migrated.
+    migrator: providers.Provider[SchemaMigrator] = providers.Singleton(AlembicSchemaMigrator, database_engine)
+    database_schema = providers.Resource(schema_resource, migrator, settings.provided.database.auto_migrate)
+    usage_ledger: providers.Provider[UsageLedger] = providers.Resource(
+        usage_ledger_resource,
+        database_engine,
+        providers.Callable(ledger_options, settings.provided.database, settings.provided.app.data_dir),
+        metrics,
+        schema_ready=database_schema,
+    )
+    # auth: the JWKS key source (None without auth.jwks_url) opens one short-lived httpx client per fetch, so it
+    # holds no connection between its rare refreshes and needs no shutdown.
+    jwks_key_source: providers.Provider[KeySource | None] = providers.Singleton(jwks_key_source, settings.provided.auth)
     token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(
-        JoseTokenVerifier, settings.provided.auth, settings.provided.auth.jwt_secret
+        JoseTokenVerifier, settings.provided.auth, settings.provided.auth.jwt_secret, key_source=jwks_key_source
     )
     token_minter: providers.Provider[TokenMinter] = providers.Singleton(
         JoseTokenMinter, settings.provided.auth.jwt_secret
@@ -67,8 +174,49 @@ class Container(containers.DeclarativeContainer):
         _health_checks, database_engine, redis_client
     )
 
+    # --- providers (chat work): the catalog (built-in + providers.catalog_path + vendors' models), the enabled
+    # vendors' text providers (one Resource: built at start, each closed at shutdown) and the registry over both.
+    # The catalog is a Resource so a broken catalog file stops the app at start, not at its first chat.
+    model_catalog = providers.Resource(
+        load_catalog, settings.provided.providers.catalog_path, vendors=settings.provided.providers.compatible
+    )
+    text_providers: providers.Provider[dict[str, TextProvider]] = providers.Resource(
+        _text_providers, settings.provided.providers
+    )
+    provider_registry: providers.Provider[ProviderRegistry] = providers.Singleton(
+        ProviderRegistry, model_catalog, text_providers
+    )
+
+    # --- streaming: the stream log chosen by streaming.backend; the manager is a Resource, so at shutdown its
+    # producer tasks are cancelled and their streams end with `cancelled` (reason shutdown).
+    stream_log: providers.Provider[StreamLog] = providers.Selector(
+        settings.provided.streaming.backend,
+        memory=providers.Singleton(
+            InMemoryStreamLog,
+            max_events=settings.provided.streaming.max_events_per_stream,
+            ttl_s=settings.provided.streaming.ttl_s,
+        ),
+        redis=providers.Singleton(_redis_stream_log, redis_client, settings.provided.streaming),
+    )
+    streaming_manager: providers.Provider[StreamingManager] = providers.Resource(
+        streaming_manager_resource,
+        stream_log,
+        providers.Callable(_streaming_config, settings.provided.streaming),
+        metrics,
+    )
+
     # --- services ---------------------------------------------------------------------------------------------
     readiness: providers.Provider[ReadinessService] = providers.Singleton(ReadinessService, health_checks)
+    usage: providers.Provider[UsageService] = providers.Singleton(UsageService, usage_ledger)  # persistence
+    # --- chat: dispatch with retries/fallbacks; streams through the StreamingManager
+    chat_service: providers.Provider[ChatService] = providers.Singleton(
+        ChatService,
+        provider_registry,
+        streaming_manager,
+        usage_ledger,
+        metrics,
+        providers.Callable(_retry_policy, settings.provided.providers),
+    )
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

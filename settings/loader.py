@@ -226,7 +226,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     raw.setdefault("app", {})["env"] = env
     settings = _structure(raw)
     _check_required(required, provided, raw, env)
-    return settings
+    # chat work: merge [[providers.compatible]] over the built-in OpenAI-compatible vendors, read their variables.
+    from settings.catalog import resolve_compatible
+
+    return resolve_compatible(settings, environ)
 
 
 def masked_dict(settings: Settings) -> dict[str, Any]:

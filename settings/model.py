@@ -16,6 +16,7 @@ from settings.secret import Secret
 __all__ = [
     "AppSettings",
     "AuthSettings",
+    "CompatibleProviderSettings",
     "DatabaseSettings",
     "Environment",
     "HttpSettings",
@@ -83,6 +84,12 @@ class DatabaseSettings:
     pool_size: int = 5
     echo: bool = False
     auto_migrate: bool = True
+    # --- persistence: the usage ledger's buffering (records beyond the queue go to <app.data_dir>/usage-spill.jsonl)
+    ledger_queue_size: int = 10_000
+    ledger_batch_size: int = 500
+    ledger_flush_interval_s: float = 1.0
+    ledger_retry_max_s: float = 30.0
+    ledger_shutdown_timeout_s: float = 5.0
 
 
 @frozen
@@ -91,6 +98,26 @@ class RedisSettings:
 
     url: Secret | None = None
     socket_timeout_s: float = 5.0
+
+
+# --- providers: the OpenAI-compatible family (chat work) ------------------------------------------------------------
+@frozen
+class CompatibleProviderSettings:
+    """One OpenAI-compatible vendor (``[[providers.compatible]]``): where it answers and which key it takes.
+
+    Enabled when its key is configured (``api_key`` or the variable named by ``api_key_env``) or, for local servers
+    that need no key (``requires_key = false``), when its base URL is (``base_url`` or ``base_url_env``).
+    ``models`` adds catalog entries (with ``capabilities``) for ids the catalog does not list yet.
+    """
+
+    name: str
+    base_url: str | None = None
+    base_url_env: str | None = None
+    api_key: Secret | None = None
+    api_key_env: str | None = None
+    requires_key: bool = True
+    models: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ("text",)
 
 
 @frozen
@@ -107,6 +134,8 @@ class ProvidersSettings:
     elevenlabs_base_url: str | None = None
     groq_api_key: Secret | None = None
     perplexity_api_key: Secret | None = None
+    # Merged by name over the built-in vendors of settings/catalog.py when settings load (chat work).
+    compatible: tuple[CompatibleProviderSettings, ...] = ()
     catalog_path: Path | None = None
     request_timeout_s: float = 60.0
     connect_timeout_s: float = 5.0
@@ -141,6 +170,10 @@ class StreamingSettings:
     consumer_buffer: int = 1024
     max_events_per_stream: int = 10_000
     ttl_s: float = 3600.0
+    # --- streaming (issue 3): first-consumer wait, Redis key prefix, the test-only producer route
+    first_consumer_s: float = 5.0
+    redis_prefix: str = "switchyard:stream:"
+    test_producer_enabled: bool = False
 
 
 @frozen

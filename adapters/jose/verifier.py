@@ -1,28 +1,41 @@
-"""Driven adapter: joserfc implementation of ``TokenVerifier`` (shared secret and static public keys).
+"""Driven adapter: joserfc implementation of ``TokenVerifier`` (shared secret, static public keys, a JWKS source).
 
-The accepted algorithms come from settings, never from the token header; ``exp`` is required; ``nbf``/``iat`` are
-checked with a leeway; ``iss``/``aud`` when configured. Every failure becomes ``AuthenticationError`` with a short,
-token-free reason.
+The accepted algorithms come from settings, never from the token header, and ``none`` is refused even when
+configured. HMAC tokens are verified only with the shared secret; RS/PS/ES/EdDSA tokens only with public keys of the
+matching type (static files first, then the ``KeySource``), so an HS256 token "signed" with an RSA public key is
+just a bad signature. ``jku``, ``x5u``, ``x5c`` and embedded ``jwk`` headers are never consulted. ``exp`` is
+required; ``nbf``/``iat`` are checked with a leeway; ``iss``/``aud`` when configured; the token's size and the
+nesting depth of its claims are bounded. Every failure becomes ``AuthenticationError`` with a short, token-free
+reason (or ``ServiceUnavailableError`` when the key set cannot be had).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import math
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Final
 
 from joserfc import jws, jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, OctKey, import_key
+from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError, MissingClaimError
+from joserfc.jwk import JWKRegistry, Key, KeySet, import_key
 
+from adapters.jose.minter import secret_key
 from domain.auth import AuthContext
 from domain.errors import AuthenticationError, ConfigurationError
 from domain.types import CustomerId
+from ports.auth import KeySource
 from settings.model import AuthSettings
 from settings.secret import Secret
 
-__all__ = ["JoseTokenVerifier", "load_static_keys"]
+__all__ = ["MAX_CLAIM_DEPTH", "MAX_KID_LENGTH", "JoseTokenVerifier", "load_static_keys"]
 
+MAX_CLAIM_DEPTH: Final = 16
+MAX_KID_LENGTH: Final = 256
+_MAX_CANDIDATE_KEYS: Final = 8
 _HMAC: Final = frozenset({"HS256", "HS384", "HS512"})
+# Which key type may verify which algorithm family; anything else never reaches joserfc.
+_KEY_TYPE_FOR_PREFIX: Final = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 
 
 def load_static_keys(settings: AuthSettings) -> KeySet:
@@ -53,14 +66,49 @@ def _scopes(payload: Mapping[str, Any], claim: str) -> frozenset[str]:
     return frozenset()
 
 
-class JoseTokenVerifier:
-    """Verifies HS* tokens with the shared secret and RS/PS/ES/EdDSA tokens with static public keys."""
+def _too_deep(value: object, limit: int) -> bool:
+    """True when containers nest deeper than ``limit`` (iterative: hostile input cannot exhaust the stack)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
-    def __init__(self, settings: AuthSettings, secret: Secret | None, static_keys: KeySet | None = None) -> None:
+
+def _key_type_for(algorithm: str) -> str | None:
+    return _KEY_TYPE_FOR_PREFIX.get(algorithm[:2])
+
+
+def _claims_error(exc: JoseError) -> AuthenticationError:
+    if isinstance(exc, ExpiredTokenError):
+        return AuthenticationError("token expired")
+    if isinstance(exc, MissingClaimError):
+        return AuthenticationError(f"token is missing a required claim: {exc.description}")
+    return AuthenticationError(f"invalid token claims: {exc.description or exc.error}")
+
+
+class JoseTokenVerifier:
+    """Verifies HS* tokens with the shared secret and RS/PS/ES/EdDSA tokens with static or JWKS public keys."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        secret: Secret | None,
+        static_keys: KeySet | None = None,
+        key_source: KeySource | None = None,
+    ) -> None:
+        if any(alg.lower() == "none" for alg in settings.algorithms):
+            raise ConfigurationError("SWITCHYARD_AUTH_ALGORITHMS", "'none' is never an acceptable algorithm")
         self._settings = settings
-        self._algorithms = list(settings.algorithms)
-        self._secret_key = OctKey.import_key(secret.reveal()) if secret else None
-        self._static = static_keys if static_keys is not None else load_static_keys(settings)
+        self._algorithms = frozenset(settings.algorithms)
+        self._secret_key = secret_key(secret)
+        self._static: KeySet = static_keys if static_keys is not None else load_static_keys(settings)
+        self._key_source = key_source
+        self._imported: dict[str, Key] = {}
         claims: dict[str, Any] = {"exp": {"essential": True}}
         if settings.issuer:
             claims["iss"] = {"essential": True, "value": settings.issuer}
@@ -71,46 +119,96 @@ class JoseTokenVerifier:
     @property
     def algorithms(self) -> Sequence[str]:
         """The algorithms this verifier accepts."""
-        return tuple(self._algorithms)
-
-    def _key_for(self, algorithm: str) -> Any:
-        if algorithm in _HMAC:
-            if self._secret_key is None:
-                raise AuthenticationError("no shared secret is configured for HMAC tokens")
-            return self._secret_key
-        return self._static
+        return tuple(sorted(self._algorithms))
 
     async def verify(self, token: str) -> AuthContext:
         """Verify ``token`` and map its claims to an ``AuthContext``."""
+        algorithm, kid = self._inspect(token)
+        decoded = await self._decode(token, algorithm, kid)
+        if _too_deep(decoded.claims, MAX_CLAIM_DEPTH):
+            raise AuthenticationError("token claims are nested too deeply")
+        try:
+            self._claims.validate(decoded.claims)
+        except JoseError as exc:
+            raise _claims_error(exc) from None
+        return self._context(token, decoded.claims)
+
+    def _inspect(self, token: str) -> tuple[str, str | None]:
+        """The header's algorithm and key id, after the cheap structural checks."""
         if not token:
             raise AuthenticationError("empty bearer token")
         if len(token) > self._settings.max_token_bytes:
             raise AuthenticationError("token too large")
         if token.count(".") != 2:
-            raise AuthenticationError("malformed token")
+            raise AuthenticationError("malformed token: expected three dot-separated segments")
         try:
-            header = jws.extract_compact(token.encode()).headers()
-        except Exception:  # noqa: BLE001 - any parse failure is a malformed token
+            header = jws.extract_compact(token.encode("ascii")).headers()
+        except Exception:  # noqa: BLE001 - any parse failure (base64, JSON, encoding) is a malformed token
             raise AuthenticationError("malformed token") from None
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._algorithms:
             raise AuthenticationError("token algorithm not accepted")
-        try:
-            decoded = jwt.decode(token, self._key_for(algorithm), algorithms=[algorithm])
-            self._claims.validate(decoded.claims)
-        except AuthenticationError:
-            raise
-        except JoseError as exc:
-            raise AuthenticationError(f"invalid token: {exc.error}") from None
-        except Exception:  # noqa: BLE001 - joserfc raises ValueError and friends for garbage input
-            raise AuthenticationError("invalid token") from None
-        return self._context(token, decoded.claims)
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > MAX_KID_LENGTH):
+            raise AuthenticationError("malformed token: invalid key id")
+        return algorithm, kid
+
+    async def _decode(self, token: str, algorithm: str, kid: str | None) -> jwt.Token:
+        tried = 0
+        async for key in self._candidate_keys(algorithm, kid):
+            tried += 1
+            try:
+                return jwt.decode(token, key, algorithms=[algorithm])
+            except BadSignatureError:
+                continue
+            except JoseError as exc:
+                raise AuthenticationError(f"invalid token: {exc.error}") from None
+            except Exception:  # noqa: BLE001 - joserfc raises ValueError, RecursionError ... for hostile input
+                raise AuthenticationError("invalid token") from None
+        if tried == 0:
+            raise AuthenticationError("unknown signing key" if kid is not None else "no key can verify this token")
+        raise AuthenticationError("invalid token signature")
+
+    async def _candidate_keys(self, algorithm: str, kid: str | None) -> AsyncIterator[Key]:
+        """Keys that may verify ``algorithm``: the secret for HMAC; static then JWKS keys of the right type."""
+        if algorithm in _HMAC:
+            if self._secret_key is None:
+                raise AuthenticationError("no shared secret is configured for HMAC tokens")
+            yield self._secret_key
+            return
+        key_type = _key_type_for(algorithm)
+        count = 0
+        for key in self._static.keys:
+            # Static keys are few and their kids are often thumbprints the issuer never used: try each one.
+            if key.key_type != key_type or count >= _MAX_CANDIDATE_KEYS:
+                continue
+            count += 1
+            yield key
+        if self._key_source is None:
+            return
+        for jwk in await self._key_source.keys_for(kid):
+            if count >= _MAX_CANDIDATE_KEYS:
+                return
+            if jwk.get("kty") != key_type or jwk.get("alg", algorithm) != algorithm:
+                continue
+            count += 1
+            yield self._import(jwk)
+
+    def _import(self, jwk: Mapping[str, Any]) -> Key:
+        """Import a JWK once (RSA imports are not free), keyed by its canonical JSON."""
+        cache_key = json.dumps(jwk, sort_keys=True)
+        key = self._imported.get(cache_key)
+        if key is None:
+            if len(self._imported) >= 64:  # rotation leaves old keys behind: start over rather than grow
+                self._imported.clear()
+            key = JWKRegistry.import_key(dict(jwk))
+            self._imported[cache_key] = key
+        return key
 
     def _context(self, token: str, payload: Mapping[str, Any]) -> AuthContext:
         customer = payload.get(self._settings.customer_id_claim)
         if not isinstance(customer, str) or not customer:
             raise AuthenticationError(f"token has no {self._settings.customer_id_claim!r} claim")
-        exp = payload.get("exp")
         email = payload.get("email")
         return AuthContext(
             customer_id=CustomerId(customer),
@@ -118,5 +216,16 @@ class JoseTokenVerifier:
             scopes=_scopes(payload, self._settings.scopes_claim),
             token=token,
             payload=dict(payload),
-            expires_at=float(exp) if isinstance(exp, int | float) else None,
+            expires_at=_expiry(payload.get("exp")),
         )
+
+
+def _expiry(exp: object) -> float | None:
+    """``exp`` as a float timestamp; a finite but absurd integer (beyond float range) counts as no expiry."""
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    try:
+        value = float(exp)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None

@@ -34,6 +34,7 @@ NOISY_LOGGERS: Final = (
     "google_genai",
     "websockets",
     "hypercorn.access",
+    "alembic",
 )
 
 

@@ -12,7 +12,12 @@ from dependency_injector.containers import Container
 from quart import Quart
 
 from entrypoints.http import auth, context, errors
+from entrypoints.http.routes import chat as chat_routes  # chat
 from entrypoints.http.routes import docs, health
+from entrypoints.http.routes import metrics as metrics_routes  # observability
+from entrypoints.http.routes import models as models_routes  # chat
+from entrypoints.http.routes import streams as streams_routes  # streaming
+from entrypoints.http.routes import usage as usage_routes  # persistence
 
 __all__ = ["create_app"]
 
@@ -37,6 +42,13 @@ def create_app(container: Container) -> Quart:
     errors.register_error_handlers(app)
     for blueprint in (health.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(usage_routes.blueprint)  # persistence
+    app.register_blueprint(models_routes.blueprint)  # chat
+    app.register_blueprint(chat_routes.blueprint)  # chat
+    app.register_blueprint(metrics_routes.blueprint)  # observability
+    app.register_blueprint(streams_routes.blueprint)  # streaming
+    if settings.streaming.test_producer_enabled:  # streaming: the scripted test producer, off by default
+        app.register_blueprint(streams_routes.test_blueprint)
 
     @app.before_serving
     async def _start_resources() -> None:

@@ -1,25 +1,66 @@
-"""HTTP boundary: authentication for every route under ``/api/`` and the ``current_auth()`` accessor.
+"""HTTP boundary: authentication for every HTTP and WebSocket route under ``/api/`` and the ``current_auth()`` accessor.
 
-Routes read the caller with ``current_auth()``; they never parse tokens themselves.
+Routes read the caller with ``current_auth()``; they never parse tokens themselves. WebSocket handlers call
+``websocket_auth()`` first thing. A socket may carry its token, in this order of precedence:
+
+1. an ``Authorization: Bearer <token>`` header;
+2. ``Sec-WebSocket-Protocol: bearer, <token>`` (the connection is accepted with ``bearer`` echoed, or with the first
+   other protocol the client offered, as RFC 6455 requires the server to pick one of the offered values);
+3. ``?access_token=<token>``, only when ``auth.allow_query_token`` is set (it ends up in access logs);
+4. otherwise a first message ``{"type": "auth", "token": "<token>"}`` within ``auth.ws_auth_timeout_s``.
+
+Handshake credentials are checked before the upgrade, so a bad one is an HTTP 401 with the envelope; a bad or late
+auth message closes the socket with 4401. Every authenticated socket gets a watchdog that closes it with 4401 when
+its token expires (``exp`` + leeway) and cancels the handler; handlers get this for free.
+
+Paths outside ``/api/`` can be protected too: ``protect_path(app, path)`` (``install_auth`` does it for ``/metrics``
+when ``auth.metrics_require_auth`` is set), or ``await authenticate_request()`` inside a route for run-time decisions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
-from typing import Final, ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 import structlog
 from dependency_injector.wiring import Provide, inject
-from quart import Quart, g, request, websocket
+from quart import Quart, current_app, g, request, websocket
 
 from domain.auth import AuthContext
-from domain.errors import AuthenticationError, AuthorizationError
+from domain.errors import AuthenticationError, AuthorizationError, ServiceError
+from entrypoints.http.errors import ws_close_code_for
 from ports.auth import TokenVerifier
+from settings import Settings
+from settings.model import AuthSettings
 
-__all__ = ["API_PREFIX", "bearer_token", "current_auth", "install_auth", "require_scopes", "websocket_auth"]
+__all__ = [
+    "API_PREFIX",
+    "BEARER_SUBPROTOCOL",
+    "METRICS_PATH",
+    "QUERY_TOKEN_PARAM",
+    "authenticate_request",
+    "bearer_token",
+    "current_auth",
+    "install_auth",
+    "protect_path",
+    "require_scopes",
+    "requires_auth",
+    "websocket_auth",
+]
 
 API_PREFIX: Final = "/api/"
+METRICS_PATH: Final = "/metrics"
+BEARER_SUBPROTOCOL: Final = "bearer"
+QUERY_TOKEN_PARAM: Final = "access_token"  # noqa: S105 - a parameter name (RFC 6750), not a secret
+_PROTECTED: Final = "switchyard.auth.protected_paths"
+_MESSAGE_OVERHEAD: Final = 1024  # room for the JSON around the token in an auth message
+_log = structlog.get_logger("switchyard.auth")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -65,37 +106,182 @@ def require_scopes(*scopes: str) -> Callable[[Callable[P, Awaitable[R]]], Callab
     return decorate
 
 
+def protect_path(app: Quart, path: str) -> None:
+    """Require a bearer token on ``path`` (exact match, HTTP and WebSocket) although it lies outside ``/api/``."""
+    protected: set[str] = app.extensions.setdefault(_PROTECTED, set())
+    protected.add(path)
+
+
+def requires_auth(path: str) -> bool:
+    """True for paths under ``/api/`` and paths registered with ``protect_path``."""
+    return path.startswith(API_PREFIX) or path in current_app.extensions.get(_PROTECTED, ())
+
+
 def _set_caller(auth: AuthContext) -> None:
     g.auth = auth
     structlog.contextvars.bind_contextvars(customer_id=auth.customer_id)
 
 
-@inject
-async def _authenticate_request(verifier: TokenVerifier = Provide["token_verifier"]) -> None:
-    if not request.path.startswith(API_PREFIX):
-        return
-    _set_caller(await verifier.verify(bearer_token(request.headers.get("Authorization"))))
+# --- HTTP ---------------------------------------------------------------------------------------------------------
 
 
 @inject
-async def _authenticate_websocket(verifier: TokenVerifier = Provide["token_verifier"]) -> None:
-    if not websocket.path.startswith(API_PREFIX):
-        return
+async def authenticate_request(verifier: TokenVerifier = Provide["token_verifier"]) -> AuthContext:
+    """Authenticate the current HTTP request's bearer token now (idempotent), for routes that decide at run time."""
+    existing = getattr(g, "auth", None)
+    if isinstance(existing, AuthContext):
+        return existing
+    auth = await verifier.verify(bearer_token(request.headers.get("Authorization")))
+    _set_caller(auth)
+    return auth
+
+
+async def _authenticate_request_hook() -> None:
+    if requires_auth(request.path):
+        await authenticate_request()
+
+
+# --- WebSocket ----------------------------------------------------------------------------------------------------
+
+
+def _bearer_index(offered: Sequence[str]) -> int | None:
+    for index, protocol in enumerate(offered):
+        if protocol.lower() == BEARER_SUBPROTOCOL:
+            return index
+    return None
+
+
+def _subprotocol_credentials(offered: Sequence[str]) -> tuple[str | None, str | None]:
+    """(token, subprotocol to echo) from ``Sec-WebSocket-Protocol: bearer, <token>[, app-protocol]``."""
+    index = _bearer_index(offered)
+    if index is None:
+        return None, None
+    if index + 1 >= len(offered) or not offered[index + 1].strip():
+        raise AuthenticationError("the bearer subprotocol must be followed by the token")
+    others = [p for i, p in enumerate(offered) if i not in (index, index + 1)]
+    return offered[index + 1].strip(), others[0] if others else offered[index]
+
+
+def _handshake_credentials(policy: AuthSettings) -> tuple[str | None, str | None]:
+    """(token, subprotocol to echo) carried by the upgrade request itself; (None, None) means: wait for a message."""
+    token, subprotocol = _subprotocol_credentials(websocket.requested_subprotocols)
     header = websocket.headers.get("Authorization")
     if header:
-        _set_caller(await verifier.verify(bearer_token(header)))
+        return bearer_token(header), subprotocol
+    if token is not None:
+        return token, subprotocol
+    if QUERY_TOKEN_PARAM in websocket.args:
+        if not policy.allow_query_token:
+            raise AuthenticationError(
+                "query-string tokens are disabled; send the Authorization header, the bearer subprotocol "
+                "or an auth message"
+            )
+        return bearer_token(f"Bearer {websocket.args.get(QUERY_TOKEN_PARAM, '')}"), None
+    return None, None
+
+
+def _token_from_message(raw: str | bytes, limit: int) -> str:
+    if len(raw) > limit:
+        raise AuthenticationError("auth message too large")
+    try:
+        message: Any = json.loads(raw)
+    except (ValueError, RecursionError):
+        message = None
+    if not isinstance(message, dict) or message.get("type") != "auth":
+        raise AuthenticationError('the first message must be {"type": "auth", "token": "<token>"}')
+    token = message.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise AuthenticationError("the auth message carries no token")
+    token = token.strip()
+    return bearer_token(token) if token.lower().startswith("bearer ") else token
+
+
+async def _close_for(error: ServiceError) -> None:
+    with contextlib.suppress(Exception):  # the peer may be gone already
+        await websocket.close(ws_close_code_for(error), error.message[:120])
+
+
+async def _authenticate_by_message(verifier: TokenVerifier, policy: AuthSettings) -> AuthContext:
+    await websocket.accept()
+    try:
+        try:
+            async with asyncio.timeout(policy.ws_auth_timeout_s):
+                raw = await websocket.receive()
+        except TimeoutError:
+            raise AuthenticationError(f"no auth message within {policy.ws_auth_timeout_s:g} s") from None
+        return await verifier.verify(_token_from_message(raw, policy.max_token_bytes + _MESSAGE_OVERHEAD))
+    except ServiceError as error:
+        await _close_for(error)
+        raise
+
+
+async def _expire(socket: Any, handler: asyncio.Task[Any], deadline: float) -> None:
+    await asyncio.sleep(max(0.0, deadline - time.time()))
+    error = AuthenticationError("token expired")
+    _log.info("websocket_token_expired")
+    with contextlib.suppress(Exception):
+        await socket.close(ws_close_code_for(error), error.message)
+    handler.cancel()
+
+
+def _start_watchdog(auth: AuthContext, leeway_s: float) -> None:
+    """Close the socket with 4401 and cancel its handler when the token expires."""
+    handler = asyncio.current_task()
+    if handler is None or auth.expires_at is None or not math.isfinite(auth.expires_at):
+        return
+    socket = websocket._get_current_object()  # type: ignore[attr-defined]  # the proxy dies with the context
+    g.auth_watchdog = asyncio.create_task(_expire(socket, handler, auth.expires_at + leeway_s))
+
+
+async def _stop_watchdog(_error: BaseException | None) -> None:
+    task = getattr(g, "auth_watchdog", None)
+    if isinstance(task, asyncio.Task) and task is not asyncio.current_task():
+        task.cancel()
+
+
+@inject
+async def _authenticate_websocket(
+    verifier: TokenVerifier = Provide["token_verifier"], settings: Settings = Provide["settings"]
+) -> AuthContext:
+    existing = getattr(g, "auth", None)
+    if isinstance(existing, AuthContext):
+        return existing
+    policy = settings.auth
+    token, subprotocol = _handshake_credentials(policy)
+    if token is not None:
+        auth = await verifier.verify(token)
+        if subprotocol is not None:
+            await websocket.accept(subprotocol=subprotocol)
+    else:
+        auth = await _authenticate_by_message(verifier, policy)
+    _set_caller(auth)
+    _start_watchdog(auth, policy.leeway_s)
+    return auth
 
 
 async def websocket_auth() -> AuthContext:
-    """The caller of the current WebSocket; call it first thing in every ``/api/`` WebSocket handler.
+    """The caller of the current WebSocket; call it first thing in every WebSocket handler.
 
-    Today: the ``Authorization`` header, checked in ``before_websocket``. (The auth work extends this with the
-    ``Sec-WebSocket-Protocol`` bearer, a first ``{"type": "auth"}`` message and expiry mid-connection.)
+    On ``/api/`` paths the ``before_websocket`` hook has already authenticated the socket (so this just returns the
+    caller); elsewhere it runs the same flow now. A failure before the upgrade is an HTTP 401/503 with the envelope;
+    after it, the socket is closed with the table's close code (4401, or 1013 when the issuer is down).
     """
-    return current_auth()
+    return await _authenticate_websocket()
+
+
+async def _authenticate_websocket_hook() -> None:
+    if requires_auth(websocket.path):
+        await _authenticate_websocket()
 
 
 def install_auth(app: Quart) -> None:
-    """Require a valid bearer token for every HTTP route under ``/api/`` (call after the container is wired)."""
-    app.before_request(_authenticate_request)
-    app.before_websocket(_authenticate_websocket)
+    """Require a valid bearer token on every HTTP and WebSocket route under ``/api/`` (after the container is wired).
+
+    ``/metrics`` joins the protected paths when the container's ``auth.metrics_require_auth`` is set.
+    """
+    container = app.extensions.get("container")
+    if container is not None and container.settings().auth.metrics_require_auth:
+        protect_path(app, METRICS_PATH)
+    app.before_request(_authenticate_request_hook)
+    app.before_websocket(_authenticate_websocket_hook)
+    app.teardown_websocket(_stop_watchdog)

@@ -45,6 +45,7 @@ def test_contracts_hold_on_the_real_tree(tree_copy: Path) -> None:
         ("services/leak.py", "import adapters.jose.verifier\n", "Hexagon layers"),
         ("entrypoints/http/leak.py", "from adapters.redis import client\n", "Entrypoints never import adapters"),
         ("adapters/jose/leak.py", "import entrypoints.http.errors\n", "Adapters never import entrypoints"),
+        ("adapters/openai/leak.py", "import adapters.anthropic\n", "Adapters never import each other"),
     ],
 )
 def test_a_violation_breaks_its_contract(tree_copy: Path, module: str, source: str, contract: str) -> None:

@@ -1,0 +1,169 @@
+"""Driven adapter: Anthropic Messages implementation of the ``TextProvider`` port.
+
+Streams raw Messages events (``messages.create(stream=True)``) and normalizes them: thinking blocks become
+``ReasoningDelta``, ``tool_use`` blocks become a tool call (start at ``content_block_start``, one delta per
+``input_json_delta``, end at ``content_block_stop``), and usage is reported in normalized terms (input includes cache
+reads and writes). One attempt per call: SDK retries are off (``max_retries=0``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anthropic
+import httpx2
+from anthropic import AsyncAnthropic
+
+from adapters.anthropic.errors import MALFORMED, map_anthropic_error
+from adapters.anthropic.messages import messages_params, split_known
+from domain.catalog import ModelSpec
+from domain.chat import (
+    ChatRequest,
+    Finish,
+    FinishReason,
+    ProviderEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    UsageReport,
+)
+from domain.errors import ProviderError
+
+__all__ = ["AnthropicStreamNormalizer", "AnthropicTextProvider", "build_anthropic_text_provider"]
+
+_VENDOR_FAILURES: tuple[type[Exception], ...] = (anthropic.AnthropicError, httpx2.HTTPError, *MALFORMED)
+_STOP: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+class AnthropicStreamNormalizer:
+    """Feed raw stream events in order with ``feed``; call ``finish`` once ``finished``."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[int, str]] = {}  # content block index -> (normalized index, call id)
+        self._with_arguments: set[int] = set()
+        self._input = Usage()
+        self._output_tokens = 0
+        self._stop_reason: str | None = None
+        self.finished = False
+
+    def feed(self, event: Any) -> Iterator[ProviderEvent]:
+        """Events for one raw Messages stream event."""
+        match event.type:
+            case "message_start":
+                usage = event.message.usage
+                cached = (getattr(usage, "cache_read_input_tokens", None) or 0) + (
+                    getattr(usage, "cache_creation_input_tokens", None) or 0
+                )
+                self._input = Usage(input_tokens=(usage.input_tokens or 0) + cached, cached_tokens=cached)
+                self._output_tokens = usage.output_tokens or 0
+            case "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    position = len(self._calls)
+                    self._calls[event.index] = (position, block.id)
+                    yield ToolCallStart(position, block.id, block.name)
+                elif block.type == "text" and block.text:
+                    yield TextDelta(block.text)
+                elif block.type == "thinking" and block.thinking:
+                    yield ReasoningDelta(block.thinking)
+            case "content_block_delta":
+                yield from self._delta(event.index, event.delta)
+            case "content_block_stop" if event.index in self._calls:
+                position, call_id = self._calls[event.index]
+                if event.index not in self._with_arguments:  # a call without arguments still gets valid JSON
+                    yield ToolCallDelta(position, call_id, "{}")
+                yield ToolCallEnd(position, call_id)
+            case "message_delta":
+                self._stop_reason = event.delta.stop_reason or self._stop_reason
+                if event.usage is not None and event.usage.output_tokens is not None:
+                    self._output_tokens = event.usage.output_tokens
+            case "message_stop":
+                self.finished = True
+            case _:
+                return
+
+    def _delta(self, index: int, delta: Any) -> Iterator[ProviderEvent]:
+        match delta.type:
+            case "text_delta" if delta.text:
+                yield TextDelta(delta.text)
+            case "thinking_delta" if delta.thinking:
+                yield ReasoningDelta(delta.thinking)
+            case "input_json_delta" if delta.partial_json and index in self._calls:
+                self._with_arguments.add(index)
+                position, call_id = self._calls[index]
+                yield ToolCallDelta(position, call_id, delta.partial_json)
+            case _:
+                return
+
+    def finish(self) -> Iterator[ProviderEvent]:
+        """Usage, then the one ``Finish``."""
+        yield UsageReport(
+            Usage(
+                input_tokens=self._input.input_tokens,
+                output_tokens=self._output_tokens,
+                cached_tokens=self._input.cached_tokens,
+            )
+        )
+        reason = _STOP.get(self._stop_reason or "end_turn", "stop")
+        yield Finish("tool_calls" if self._calls and reason == "stop" else reason)
+
+
+class AnthropicTextProvider:
+    """``TextProvider`` over one ``AsyncAnthropic`` client (created once, closed by ``aclose``)."""
+
+    def __init__(self, client: AsyncAnthropic, *, name: str = "anthropic") -> None:
+        self._client = client
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The provider id in the catalog."""
+        return self._name
+
+    async def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        """One streamed attempt of ``request`` against ``model``."""
+        params = split_known(self._client.messages.create, messages_params(request, model))
+        normalizer = AnthropicStreamNormalizer()
+        try:
+            stream: Any = await self._client.messages.create(**params)
+            try:
+                async for event in stream:
+                    for normalized in normalizer.feed(event):
+                        yield normalized
+            finally:
+                await stream.close()
+        except _VENDOR_FAILURES as exc:
+            raise map_anthropic_error(self._name, exc) from exc
+        if not normalizer.finished:
+            raise ProviderError(self._name, f"{self._name} ended the stream before message_stop", retryable=True)
+        for event in normalizer.finish():
+            yield event
+
+    async def aclose(self) -> None:
+        """Close the SDK client and its connection pool."""
+        await self._client.close()
+
+
+def build_anthropic_text_provider(
+    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+) -> AnthropicTextProvider:
+    """The container's factory: one client for ``name`` at ``base_url`` (Anthropic's own when ``None``)."""
+    client = AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+        max_retries=0,
+    )
+    return AnthropicTextProvider(client, name=name)

@@ -1,0 +1,1 @@
+"""Driven adapters kept in process memory (the embedded default)."""

@@ -1,0 +1,162 @@
+"""Driven adapter (OpenAI): the Chat Completions dialect, shared by OpenAI and every OpenAI-compatible vendor.
+
+``chat_params`` turns a ``ChatRequest`` into SDK arguments; ``ChatStreamNormalizer`` turns the chunk stream into
+normalized events. Chat Completions never says when a tool call ends, so every open call is closed (``ToolCallEnd``)
+once the choice finishes; calls are keyed by the vendor's ``index``, and a new ``id`` arriving on an index already in
+use (some compatible servers put every call at index 0) opens a new call instead of corrupting the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from adapters.openai.options import base_options, image_url, text_of
+from domain.catalog import ModelSpec
+from domain.chat import (
+    ChatRequest,
+    Finish,
+    FinishReason,
+    Message,
+    ProviderEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    UsageReport,
+)
+
+__all__ = ["ChatStreamNormalizer", "chat_params"]
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def _message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id or "", "content": text_of(message.content)}
+    if isinstance(message.content, str):
+        content: Any = message.content
+    else:
+        content = [
+            {"type": "text", "text": part.text or ""}
+            if part.type == "text"
+            else {"type": "image_url", "image_url": {"url": image_url(part)}}
+            for part in message.content
+        ]
+    out: dict[str, Any] = {"role": message.role, "content": content}
+    if message.role == "assistant" and message.tool_calls:
+        out["content"] = text_of(message.content) or None
+        out["tool_calls"] = [
+            {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.name and message.role in ("user", "assistant"):
+        out["name"] = message.name
+    return out
+
+
+def chat_params(request: ChatRequest, model: ModelSpec, *, provider: str) -> dict[str, Any]:
+    """Keyword arguments for ``chat.completions.create``; OpenAI itself gets ``max_completion_tokens``, the
+    compatible family the older ``max_tokens`` most of them still expect."""
+    messages = [{"role": "system", "content": request.system}] if request.system else []
+    messages += [_message(m) for m in request.messages]
+    options: dict[str, Any] = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_completion_tokens" if provider == "openai" else "max_tokens": request.max_tokens,
+        "stop": request.stop or None,
+        "stream_options": {"include_usage": True},
+    }
+    if request.tools:
+        options["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        options["tool_choice"] = (
+            {"type": "function", "function": {"name": choice.name}} if choice.mode == "tool" else choice.mode
+        )
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_object":
+        options["response_format"] = {"type": "json_object"}
+    elif fmt is not None and fmt.type == "json_schema":
+        schema = {"name": fmt.name or "response", "schema": fmt.json_schema or {}, "strict": True}
+        options["response_format"] = {"type": "json_schema", "json_schema": schema}
+    return {"model": model.wire_name, "messages": messages, "stream": True, **base_options(options, model)}
+
+
+class ChatStreamNormalizer:
+    """Feed chunks in order with ``feed``; call ``finish`` at the end of the stream."""
+
+    def __init__(self) -> None:
+        self._ids: dict[int, str] = {}  # vendor index -> call id
+        self._positions: dict[int, int] = {}  # vendor index -> normalized index
+        self._order: list[tuple[int, str]] = []  # (normalized index, id) in start order
+        self._finish: str | None = None
+        self._usage: Usage | None = None
+
+    def feed(self, chunk: Any) -> Iterator[ProviderEvent]:
+        """Events for one ``ChatCompletionChunk``."""
+        if chunk.usage is not None:
+            self._usage = _usage(chunk.usage)
+        for choice in (chunk.choices or [])[:1]:
+            delta = choice.delta
+            if delta is not None:
+                extra = delta.model_extra or {}
+                reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    yield ReasoningDelta(reasoning)
+                if delta.content:
+                    yield TextDelta(delta.content)
+                for call in delta.tool_calls or ():
+                    yield from self._tool_call(call)
+            if choice.finish_reason:
+                self._finish = choice.finish_reason
+
+    def _tool_call(self, call: Any) -> Iterator[ProviderEvent]:
+        vendor_index = call.index if call.index is not None else len(self._order)
+        known = self._ids.get(vendor_index)
+        if known is None or (call.id and call.id != known):
+            position = len(self._order)
+            call_id = call.id or f"call_{position}"
+            self._ids[vendor_index] = call_id
+            self._positions[vendor_index] = position
+            self._order.append((position, call_id))
+            yield ToolCallStart(position, call_id, (call.function.name if call.function else None) or "")
+        arguments = call.function.arguments if call.function else None
+        if arguments:
+            yield ToolCallDelta(self._positions[vendor_index], self._ids[vendor_index], arguments)
+
+    @property
+    def finished(self) -> bool:
+        """A finish reason arrived."""
+        return self._finish is not None
+
+    def finish(self) -> Iterator[ProviderEvent]:
+        """Close open tool calls, report usage, then the one ``Finish``."""
+        for position, call_id in self._order:
+            yield ToolCallEnd(position, call_id)
+        if self._usage is not None:
+            yield UsageReport(self._usage)
+        reason = _FINISH.get(self._finish or "stop", "stop")
+        yield Finish("tool_calls" if self._order and reason == "stop" else reason)
+
+
+def _usage(raw: Any) -> Usage:
+    prompt_details = getattr(raw, "prompt_tokens_details", None)
+    completion_details = getattr(raw, "completion_tokens_details", None)
+    return Usage(
+        input_tokens=raw.prompt_tokens or 0,
+        output_tokens=raw.completion_tokens or 0,
+        cached_tokens=(getattr(prompt_details, "cached_tokens", None) or 0),
+        reasoning_tokens=(getattr(completion_details, "reasoning_tokens", None) or 0),
+    )

@@ -1,0 +1,199 @@
+"""Driven adapter (OpenAI): the Responses API dialect.
+
+``responses_params`` turns a ``ChatRequest`` into ``responses.create`` arguments (system text becomes
+``instructions``; assistant tool calls and tool results become ``function_call`` / ``function_call_output`` items).
+``ResponsesStreamNormalizer`` maps the typed events: function calls are keyed by their output item id, so the argument
+deltas of parallel calls land on the right call even when interleaved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from adapters.openai.errors import stream_error
+from adapters.openai.options import base_options, image_url, text_of
+from domain.catalog import ModelSpec
+from domain.chat import (
+    ChatRequest,
+    Finish,
+    FinishReason,
+    Message,
+    ProviderEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+    UsageReport,
+)
+
+__all__ = ["ResponsesStreamNormalizer", "responses_params"]
+
+
+def _items(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        output = text_of(message.content)
+        return [{"type": "function_call_output", "call_id": message.tool_call_id or "", "output": output}]
+    items: list[dict[str, Any]] = []
+    if isinstance(message.content, list):
+        text_type = "output_text" if message.role == "assistant" else "input_text"
+        parts = [
+            {"type": text_type, "text": part.text or ""}
+            if part.type == "text"
+            else {"type": "input_image", "image_url": image_url(part)}
+            for part in message.content
+        ]
+        if parts:
+            items.append({"role": message.role, "content": parts})
+    elif message.content or not message.tool_calls:
+        items.append({"role": message.role, "content": message.content})
+    items += [
+        {"type": "function_call", "call_id": call.id, "name": call.name, "arguments": call.arguments}
+        for call in message.tool_calls
+    ]
+    return items
+
+
+def responses_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
+    """Keyword arguments for ``responses.create``. ``stop`` has no Responses equivalent and is not sent; ``store``
+    is off unless the catalog's default params turn it on (we keep no conversation at the vendor)."""
+    system = [request.system] if request.system else []
+    system += [text_of(m.content) for m in request.messages if m.role == "system"]
+    items = [item for m in request.messages if m.role != "system" for item in _items(m)]
+    options: dict[str, Any] = {
+        "instructions": "\n\n".join(system) or None,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_output_tokens": request.max_tokens,
+        "store": model.default_params.get("store", False),
+    }
+    if request.tools:
+        options["tools"] = [
+            {
+                "type": "function",
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+                "strict": False,
+            }
+            for t in request.tools
+        ]
+    if request.tool_choice is not None:
+        choice = request.tool_choice
+        options["tool_choice"] = {"type": "function", "name": choice.name} if choice.mode == "tool" else choice.mode
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_object":
+        options["text"] = {"format": {"type": "json_object"}}
+    elif fmt is not None and fmt.type == "json_schema":
+        schema = {
+            "type": "json_schema",
+            "name": fmt.name or "response",
+            "schema": fmt.json_schema or {},
+            "strict": True,
+        }
+        options["text"] = {"format": schema}
+    return {"model": model.wire_name, "input": items, "stream": True, **base_options(options, model)}
+
+
+class ResponsesStreamNormalizer:
+    """Feed typed events in order with ``feed``; call ``finish`` once ``finished``."""
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._calls: dict[str, tuple[int, str]] = {}  # output item id -> (normalized index, call id)
+        self._by_output_index: dict[int, str] = {}
+        self._open: list[str] = []
+        self._with_deltas: set[str] = set()
+        self._status: str | None = None
+        self._incomplete_reason: str | None = None
+        self._usage: Usage | None = None
+        self._refused = False
+
+    @property
+    def finished(self) -> bool:
+        """``response.completed`` or ``response.incomplete`` arrived."""
+        return self._status is not None
+
+    def feed(self, event: Any) -> Iterator[ProviderEvent]:
+        """Events for one typed stream event; raises a domain error for ``error`` and ``response.failed``."""
+        match event.type:
+            case "response.output_text.delta" | "response.refusal.delta":
+                self._refused = self._refused or event.type == "response.refusal.delta"
+                if event.delta:
+                    yield TextDelta(event.delta)
+            case "response.reasoning_summary_text.delta" | "response.reasoning_text.delta":
+                if event.delta:
+                    yield ReasoningDelta(event.delta)
+            case "response.output_item.added" if event.item.type == "function_call":
+                yield from self._start(event.item, event.output_index)
+            case "response.function_call_arguments.delta":
+                item_id = event.item_id or self._by_output_index.get(event.output_index, "")
+                if item_id in self._calls and event.delta:
+                    self._with_deltas.add(item_id)
+                    index, call_id = self._calls[item_id]
+                    yield ToolCallDelta(index, call_id, event.delta)
+            case "response.output_item.done" if event.item.type == "function_call":
+                yield from self._end(event.item, event.output_index)
+            case "response.completed" | "response.incomplete":
+                response = event.response
+                self._status = response.status or "completed"
+                details = response.incomplete_details
+                self._incomplete_reason = getattr(details, "reason", None) if details is not None else None
+                if response.usage is not None:
+                    self._usage = _usage(response.usage)
+            case "response.failed":
+                error = event.response.error
+                raise stream_error(self._provider, getattr(error, "code", None), getattr(error, "message", None))
+            case "error":
+                raise stream_error(self._provider, event.code, event.message)
+            case _:
+                return
+
+    def _start(self, item: Any, output_index: int) -> Iterator[ProviderEvent]:
+        item_id = item.id or item.call_id
+        if item_id in self._calls:
+            return
+        index = len(self._calls)
+        self._calls[item_id] = (index, item.call_id)
+        self._by_output_index[output_index] = item_id
+        self._open.append(item_id)
+        yield ToolCallStart(index, item.call_id, item.name)
+
+    def _end(self, item: Any, output_index: int) -> Iterator[ProviderEvent]:
+        item_id = item.id or item.call_id
+        yield from self._start(item, output_index)
+        index, call_id = self._calls[item_id]
+        if item_id not in self._with_deltas and item.arguments:  # a server that sent no deltas
+            self._with_deltas.add(item_id)
+            yield ToolCallDelta(index, call_id, item.arguments)
+        if item_id in self._open:
+            self._open.remove(item_id)
+            yield ToolCallEnd(index, call_id)
+
+    def finish(self) -> Iterator[ProviderEvent]:
+        """Close calls left open, report usage, then the one ``Finish``."""
+        for item_id in list(self._open):
+            index, call_id = self._calls[item_id]
+            yield ToolCallEnd(index, call_id)
+        self._open.clear()
+        if self._usage is not None:
+            yield UsageReport(self._usage)
+        yield Finish(self._reason())
+
+    def _reason(self) -> FinishReason:
+        if self._status == "incomplete":
+            return "content_filter" if self._incomplete_reason == "content_filter" else "length"
+        if self._refused:
+            return "content_filter"
+        return "tool_calls" if self._calls else "stop"
+
+
+def _usage(raw: Any) -> Usage:
+    return Usage(
+        input_tokens=raw.input_tokens or 0,
+        output_tokens=raw.output_tokens or 0,
+        cached_tokens=getattr(raw.input_tokens_details, "cached_tokens", None) or 0,
+        reasoning_tokens=getattr(raw.output_tokens_details, "reasoning_tokens", None) or 0,
+    )

@@ -1,0 +1,102 @@
+"""Driven adapter: OpenAI (Chat Completions and Responses) implementation of the ``TextProvider`` port.
+
+The same class serves the whole OpenAI-compatible family (Groq, Perplexity, DeepSeek, xAI, Mistral, OpenRouter,
+Together, Ollama, vLLM ...) by base URL, key and provider name alone; those speak Chat Completions only, so
+``model.api == "responses"`` is honoured for any name but only OpenAI offers it. One attempt per call: the SDK's own
+retries are off (``max_retries=0``) because the chat service retries with its own deadline and backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import openai
+from openai import AsyncOpenAI
+
+from adapters.openai.chat_completions import ChatStreamNormalizer, chat_params
+from adapters.openai.errors import MALFORMED, map_openai_error
+from adapters.openai.options import split_known
+from adapters.openai.responses import ResponsesStreamNormalizer, responses_params
+from domain.catalog import ModelSpec
+from domain.chat import ChatRequest, ProviderEvent
+from domain.errors import ProviderError
+
+__all__ = ["OpenAITextProvider", "build_openai_text_provider"]
+
+#: What may escape the SDK during a call: its own errors, transport errors it did not wrap, and a chunk that is
+#: not JSON (``json.JSONDecodeError`` is a ``ValueError``).
+_VENDOR_FAILURES: tuple[type[Exception], ...] = (openai.OpenAIError, httpx2.HTTPError, *MALFORMED)
+
+
+class OpenAITextProvider:
+    """``TextProvider`` over one ``AsyncOpenAI`` client (created once, closed by ``aclose``)."""
+
+    def __init__(self, client: AsyncOpenAI, *, name: str = "openai") -> None:
+        self._client = client
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The provider id in the catalog (``openai``, ``groq`` ...)."""
+        return self._name
+
+    def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        """One streamed attempt, through the API the catalog chose for ``model``."""
+        if model.api == "responses":
+            return self._stream_responses(request, model)
+        return self._stream_chat(request, model)
+
+    async def _stream_chat(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        params = split_known(self._client.chat.completions.create, chat_params(request, model, provider=self._name))
+        normalizer = ChatStreamNormalizer()
+        try:
+            stream: Any = await self._client.chat.completions.create(**params)
+            try:
+                async for chunk in stream:
+                    for event in normalizer.feed(chunk):
+                        yield event
+            finally:
+                await stream.close()
+        except _VENDOR_FAILURES as exc:
+            raise map_openai_error(self._name, exc) from exc
+        if not normalizer.finished:
+            raise ProviderError(self._name, f"{self._name} ended the stream without a finish reason", retryable=True)
+        for event in normalizer.finish():
+            yield event
+
+    async def _stream_responses(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        params = split_known(self._client.responses.create, responses_params(request, model))
+        normalizer = ResponsesStreamNormalizer(self._name)
+        try:
+            stream: Any = await self._client.responses.create(**params)
+            try:
+                async for event in stream:
+                    for normalized in normalizer.feed(event):
+                        yield normalized
+            finally:
+                await stream.close()
+        except _VENDOR_FAILURES as exc:
+            raise map_openai_error(self._name, exc) from exc
+        if not normalizer.finished:
+            raise ProviderError(self._name, f"{self._name} ended the stream before completing", retryable=True)
+        for event in normalizer.finish():
+            yield event
+
+    async def aclose(self) -> None:
+        """Close the SDK client and its connection pool."""
+        await self._client.close()
+
+
+def build_openai_text_provider(
+    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+) -> OpenAITextProvider:
+    """The container's factory: one client for ``name`` at ``base_url`` (OpenAI's own when ``None``)."""
+    client = AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+        max_retries=0,
+    )
+    return OpenAITextProvider(client, name=name)

@@ -1,0 +1,1 @@
+"""Driven adapter package: Prometheus (prometheus-client) metrics."""

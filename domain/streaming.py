@@ -1,0 +1,240 @@
+"""Domain: streams, their events and outcomes, completion tokens, and the pure rules of event ordering.
+
+A stream belongs to one customer, carries a *generation* (bumped each time a completion token is issued, so a
+superseded producer is fenced out) and an ordered log of events numbered ``seq = 1, 2, 3 ...``. Exactly one terminal
+event (``done``, ``error`` or ``cancelled``) ends it, and nothing may follow. A reader that asks for events after a
+``seq`` that has been trimmed away receives a synthetic ``gap`` event first, never a silent hole.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal
+
+from attrs import field, frozen
+
+from domain.errors import CompletionOwnershipError, StreamingError
+from domain.types import CustomerId, JsonValue, StreamId
+
+__all__ = [
+    "CANCELLED",
+    "DONE",
+    "ERROR",
+    "GAP",
+    "TERMINAL_TYPES",
+    "CompletionToken",
+    "ConsumerLaggedError",
+    "EventType",
+    "LogRead",
+    "Outcome",
+    "StreamClosedError",
+    "StreamEvent",
+    "StreamInfo",
+    "StreamStatus",
+    "check_publishable",
+    "gap_event",
+    "new_stream_id",
+    "sequence_problems",
+    "status_for_terminal",
+]
+
+EventType = str
+"""Open set: ``start``, ``text``, ``reasoning``, ``tool_call``, ``audio``, ``usage``, plus the terminals and ``gap``."""
+
+START: Final = "start"
+TEXT: Final = "text"
+REASONING: Final = "reasoning"
+TOOL_CALL: Final = "tool_call"
+AUDIO: Final = "audio"
+USAGE: Final = "usage"
+DONE: Final = "done"
+ERROR: Final = "error"
+CANCELLED: Final = "cancelled"
+GAP: Final = "gap"
+
+TERMINAL_TYPES: Final = frozenset({DONE, ERROR, CANCELLED})
+_RESERVED: Final = TERMINAL_TYPES | {GAP}
+
+StreamStatus = Literal["open", "done", "error", "cancelled"]
+
+
+class StreamClosedError(StreamingError):
+    """An event was published to a stream that has already ended (its terminal event is written)."""
+
+    code = "stream_closed"
+
+    def __init__(self, stream_id: str, message: str = "the stream has already ended") -> None:
+        super().__init__("publish", message, context={"stream_id": stream_id})
+
+
+class ConsumerLaggedError(StreamingError):
+    """A consumer fell further behind the stream than its buffer allows; it was dropped and may resume."""
+
+    code = "consumer_lagged"
+    retryable = True
+
+    def __init__(self, stream_id: str, after: int, lag: int, limit: int) -> None:
+        super().__init__(
+            "deliver",
+            f"consumer fell {lag} events behind (limit {limit}); resume after seq {after}",
+            context={"stream_id": stream_id, "after": after, "lag": lag, "limit": limit},
+        )
+        self.after = after
+
+
+def new_stream_id() -> StreamId:
+    """An unguessable stream id (128 random bits, URL-safe)."""
+    return StreamId("st_" + secrets.token_urlsafe(16))
+
+
+@frozen
+class StreamEvent:
+    """One event of a stream. ``seq`` is 1-based and gap-free within the stream's log."""
+
+    stream_id: StreamId
+    seq: int
+    type: EventType
+    payload: Mapping[str, JsonValue] = field(factory=dict)
+    ts: float = 0.0
+
+    @property
+    def terminal(self) -> bool:
+        """Whether this event ends the stream."""
+        return self.type in TERMINAL_TYPES
+
+
+@frozen
+class StreamInfo:
+    """What the log knows about a stream besides its events."""
+
+    stream_id: StreamId
+    owner: CustomerId
+    kind: str = "chat"
+    generation: int = 0
+    status: StreamStatus = "open"
+    last_seq: int = 0
+    created_at: float = 0.0
+    last_seen: float = 0.0
+    meta: Mapping[str, JsonValue] = field(factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the terminal event has been written."""
+        return self.status != "open"
+
+
+@frozen
+class LogRead:
+    """A read from a cursor: the events after it (at most the limit asked), and where the log stands.
+
+    ``first_seq`` is the oldest retained seq (0 when the log holds no event yet); if it is beyond ``after + 1`` the
+    events in between were trimmed. ``last_seq`` is the newest seq written.
+    """
+
+    events: tuple[StreamEvent, ...]
+    first_seq: int
+    last_seq: int
+    status: StreamStatus
+
+    def missing_after(self, after: int) -> bool:
+        """Whether events right after ``after`` were trimmed away."""
+        return self.first_seq > after + 1
+
+
+@frozen
+class CompletionToken:
+    """The right to end a stream: held by the dispatcher, never handed to producers.
+
+    ``generation`` fences superseded holders; ``secret`` makes the token unforgeable (compared in constant time).
+    """
+
+    stream_id: StreamId
+    generation: int
+    secret: str = field(repr=False)
+
+    @classmethod
+    def issue(cls, stream_id: StreamId, generation: int) -> CompletionToken:
+        """A fresh token for ``generation``."""
+        return cls(stream_id, generation, secrets.token_urlsafe(16))
+
+
+@frozen
+class Outcome:
+    """How a stream ends: the terminal event's type and payload."""
+
+    type: Literal["done", "error", "cancelled"]
+    payload: Mapping[str, JsonValue] = field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if self.type not in TERMINAL_TYPES:
+            raise ValueError(f"not a terminal event type: {self.type!r}")
+
+    @classmethod
+    def done(cls, payload: Mapping[str, JsonValue] | None = None) -> Outcome:
+        """Normal end; ``payload`` is the producer's result."""
+        return cls(DONE, dict(payload or {}))
+
+    @classmethod
+    def error(cls, code: str, message: str, *, retryable: bool = False, **extra: JsonValue) -> Outcome:
+        """Failed end with a typed code, a safe message and whether a retry may succeed."""
+        return cls(ERROR, {"code": code, "message": message, "retryable": retryable, **extra})
+
+    @classmethod
+    def cancelled(cls, reason: str) -> Outcome:
+        """Ended on purpose before the producer finished (``client``, ``grace``, ``shutdown`` ...)."""
+        return cls(CANCELLED, {"reason": reason})
+
+
+def status_for_terminal(event_type: str) -> StreamStatus:
+    """The stream status a terminal event type leads to."""
+    if event_type == DONE:
+        return "done"
+    if event_type == ERROR:
+        return "error"
+    if event_type == CANCELLED:
+        return "cancelled"
+    raise ValueError(f"not a terminal event type: {event_type!r}")
+
+
+def check_publishable(event_type: str) -> None:
+    """Producers may publish any type except the terminals and ``gap`` (the ownership rule, and the log's own)."""
+    if event_type in _RESERVED:
+        raise CompletionOwnershipError(
+            f"publishers cannot emit {event_type!r}: only the completion token holder ends a stream",
+            context={"type": event_type},
+        )
+    if not event_type:
+        raise ValueError("event type must not be empty")
+
+
+def gap_event(stream_id: StreamId, after: int, first_seq: int, ts: float) -> StreamEvent:
+    """The synthetic event telling a reader that seqs ``after + 1 .. first_seq - 1`` were trimmed.
+
+    It carries ``seq = first_seq - 1`` so a client that resumes from it gets exactly what remains.
+    """
+    return StreamEvent(
+        stream_id, first_seq - 1, GAP, {"from_seq": after + 1, "to_seq": first_seq - 1, "reason": "trimmed"}, ts
+    )
+
+
+def sequence_problems(events: Iterable[StreamEvent], *, after: int = 0) -> list[str]:
+    """Every ordering rule ``events`` (as one consumer saw them after ``after``) breaks; empty when sound.
+
+    Rules: seqs strictly increase and are gap-free except right after a ``gap`` event; at most one terminal event,
+    and it is the last.
+    """
+    problems: list[str] = []
+    expected = after + 1
+    seen_terminal = False
+    for event in events:
+        if seen_terminal:
+            problems.append(f"seq {event.seq} ({event.type}) follows the terminal event")
+        if event.type == GAP:
+            if event.seq < expected:
+                problems.append(f"gap at seq {event.seq} goes backwards (expected >= {expected})")
+        elif event.seq != expected:
+            problems.append(f"expected seq {expected}, got {event.seq} ({event.type})")
+        expected = event.seq + 1
+        seen_terminal = seen_terminal or event.terminal
+    return problems

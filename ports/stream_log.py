@@ -1,0 +1,64 @@
+"""Driven port: the stream log, an append-only, fenced, trimmed and expiring log of each stream's events.
+
+The StreamingManager writes through it and every consumer reads from it by cursor, so a consumer in another process
+(sharing the backend) can resume a stream produced here. Writes are fenced by the stream's *generation*: a writer
+holding an older generation is refused, which is how a superseded producer is kept from writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from domain.streaming import LogRead, Outcome, StreamEvent, StreamInfo
+from domain.types import JsonValue, StreamId
+
+__all__ = ["StreamLog"]
+
+
+class StreamLog(Protocol):
+    """Errors: ``NotFoundError`` for an unknown or expired stream; ``CompletionOwnershipError`` for a write with a
+    stale generation and for a second ``finalize``; ``StreamClosedError`` for an ``append`` after the terminal event;
+    ``ServiceUnavailableError`` when the backend does not answer."""
+
+    async def create(self, info: StreamInfo) -> None:
+        """Register a new, open stream (``generation`` and ``last_seq`` as given, normally 0)."""
+        ...
+
+    async def get(self, stream_id: StreamId) -> StreamInfo | None:
+        """The stream's current info, or ``None`` when unknown or expired."""
+        ...
+
+    async def advance_generation(self, stream_id: StreamId) -> int:
+        """Bump and return the generation of an open stream; writers of older generations are fenced out from now."""
+        ...
+
+    async def append(
+        self, stream_id: StreamId, generation: int, type: str, payload: Mapping[str, JsonValue]
+    ) -> StreamEvent:
+        """Append one non-terminal event with the next seq, if ``generation`` is current and the stream open."""
+        ...
+
+    async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:
+        """Append the terminal event and close the stream, atomically, if ``generation`` is current and it is open."""
+        ...
+
+    async def read(self, stream_id: StreamId, after: int, limit: int) -> LogRead:
+        """Up to ``limit`` retained events with ``seq > after``, oldest first, and where the log stands."""
+        ...
+
+    async def wait(self, stream_id: StreamId, after: int, timeout_s: float) -> bool:
+        """Return once an event with ``seq > after`` exists or the stream has ended (True), or after the timeout."""
+        ...
+
+    async def touch(self, stream_id: StreamId) -> None:
+        """Record that a consumer is reading the stream now (``StreamInfo.last_seen``), from any process."""
+        ...
+
+    async def trim(self, stream_id: StreamId, keep: int) -> None:
+        """Drop all but the newest ``keep`` (>= 1) events; readers behind them get a ``gap``."""
+        ...
+
+    async def expire(self, stream_id: StreamId, ttl_s: float) -> None:
+        """Forget the stream ``ttl_s`` seconds from now (0: at once)."""
+        ...

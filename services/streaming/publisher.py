@@ -1,0 +1,49 @@
+"""Use case: what a producer is handed. A ``StreamPublisher`` can publish events, never complete the stream.
+
+``RunPublisher`` is the manager's implementation, bound to one generation so a superseded producer is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
+
+from domain.types import JsonValue, StreamId
+from services.streaming.runs import Run
+
+__all__ = ["Producer", "RunPublisher", "StreamPublisher"]
+
+
+class StreamPublisher(Protocol):
+    """What a producer is handed: it can publish events, never complete the stream."""
+
+    @property
+    def stream_id(self) -> StreamId: ...
+
+    async def publish(self, type: str, payload: Mapping[str, JsonValue]) -> int:
+        """Append one event; returns its seq. Raises ``StreamClosedError`` once the stream is ending."""
+        ...
+
+
+Producer = Callable[[StreamPublisher], Awaitable[Mapping[str, JsonValue] | None]]
+"""The upstream work: publishes through the publisher, returns the ``done`` payload (or raises)."""
+
+PublishFn = Callable[[Run, int, str, Mapping[str, JsonValue]], Awaitable[int]]
+
+
+class RunPublisher:
+    """A ``StreamPublisher`` for one run and generation."""
+
+    __slots__ = ("_generation", "_publish", "_run")
+
+    def __init__(self, publish: PublishFn, run: Run, generation: int) -> None:
+        self._publish = publish
+        self._run = run
+        self._generation = generation
+
+    @property
+    def stream_id(self) -> StreamId:
+        return self._run.stream_id
+
+    async def publish(self, type: str, payload: Mapping[str, JsonValue]) -> int:
+        return await self._publish(self._run, self._generation, type, payload)

@@ -1,0 +1,121 @@
+"""Use case internals: the manager's configuration and its per-stream bookkeeping (``Run``) for locally owned streams.
+
+A ``Run`` exists for every stream whose completion token this process holds: the current token, the producer task,
+how many local consumers read it, when it last heard from its producer, and a wake-up signal for local readers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from attrs import frozen
+
+from domain.streaming import CompletionToken, LogRead, StreamEvent
+from domain.types import CustomerId, StreamId
+
+__all__ = ["Run", "Signal", "StreamingConfig"]
+
+
+@frozen
+class StreamingConfig:
+    """Plain values from ``settings.streaming`` (the container builds this; services never read settings)."""
+
+    resume_grace_s: float = 30.0
+    stall_timeout_s: float = 120.0
+    consumer_buffer: int = 1024
+    first_consumer_s: float = 5.0
+    """A stream that never had a consumer waits max(this, resume_grace_s) for its first one before it is cancelled."""
+    read_batch: int = 256
+    poll_s: float = 1.0
+    """Longest single wait before a reader looks at the log again (it also catches ends written by other processes)."""
+    touch_interval_s: float = 2.0
+    """How often a reader of a stream produced by another process records itself (``StreamLog.touch``)."""
+    shutdown_timeout_s: float = 5.0
+    local_tail: int = 0
+    """Recent events a producing process keeps for its own readers (0: off). Saves a log round trip per wake-up
+    when the log is remote (Redis); pointless for the in-memory log."""
+
+    def sweep_interval_s(self) -> float:
+        """How often the watchdog looks for stalled and abandoned streams."""
+        limits = [v for v in (self.resume_grace_s, self.stall_timeout_s, self.first_consumer_s) if v > 0]
+        return min(1.0, max(0.01, min(limits, default=4.0) / 4))
+
+
+class Signal:
+    """Wakes every local reader of one stream when it changes (no lost wake-ups: take ``waiter()`` before reading)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+
+    def waiter(self) -> asyncio.Event:
+        """The event the next ``fire`` sets."""
+        if self._event is None:
+            self._event = asyncio.Event()
+        return self._event
+
+    def fire(self) -> None:
+        """Wake everyone waiting now."""
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+
+class Run:
+    """A locally owned stream: the current completion token (``None`` once the stream is ending) and its task."""
+
+    __slots__ = (
+        "cancel_reason",
+        "consumers",
+        "had_consumer",
+        "idle_since",
+        "kind",
+        "last_activity",
+        "owner",
+        "signal",
+        "stream_id",
+        "tail",
+        "tail_last",
+        "task",
+        "token",
+    )
+
+    def __init__(self, stream_id: StreamId, owner: CustomerId, kind: str, now: float) -> None:
+        self.stream_id = stream_id
+        self.owner = owner
+        self.kind = kind
+        self.token: CompletionToken | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.consumers = 0
+        self.had_consumer = False
+        self.idle_since: float | None = now
+        self.last_activity = now
+        self.cancel_reason: str | None = None
+        self.signal = Signal()
+        self.tail: dict[int, StreamEvent] = {}
+        self.tail_last = 0
+
+    def remember(self, event: StreamEvent, capacity: int) -> None:
+        """Keep ``event`` for local readers; the oldest beyond ``capacity`` go."""
+        self.tail[event.seq] = event
+        self.tail_last = max(self.tail_last, event.seq)
+        self.tail.pop(event.seq - capacity, None)
+
+    def tail_after(self, after: int, limit: int) -> LogRead | None:
+        """The events after ``after`` as this process published them, or ``None`` when only the log can say."""
+        if after >= self.tail_last:
+            return LogRead((), 0, self.tail_last, "open")
+        events: list[StreamEvent] = []
+        seq = after + 1
+        while len(events) < limit and (event := self.tail.get(seq)) is not None:
+            events.append(event)
+            seq += 1
+        if not events:
+            return None  # evicted, or a publish still in flight: read the log
+        return LogRead(tuple(events), after + 1, self.tail_last, "open")
+
+    @property
+    def active(self) -> bool:
+        """Whether the stream is still open from this process' point of view."""
+        return self.token is not None

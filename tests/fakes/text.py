@@ -1,0 +1,58 @@
+"""Fake: a scripted TextProvider. Each call plays the next script: events in order, an exception where one is placed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from domain.catalog import ModelSpec
+from domain.chat import ChatRequest, Finish, ProviderEvent, TextDelta, Usage, UsageReport
+
+__all__ = ["Script", "ScriptedTextProvider", "answer"]
+
+Script = Sequence[ProviderEvent | BaseException]
+
+
+def answer(*chunks: str, usage: Usage | None = None) -> list[ProviderEvent | BaseException]:
+    """A successful script: text chunks, usage, ``Finish("stop")``."""
+    return [*(TextDelta(c) for c in chunks), UsageReport(usage or Usage(3, len(chunks))), Finish("stop")]
+
+
+class ScriptedTextProvider:
+    """Plays ``scripts`` in order, one per call (the last one repeats); remembers every request and model it got.
+
+    ``gate`` (when set) is awaited before the first event of each call, so a test can hold a stream open.
+    """
+
+    def __init__(self, *scripts: Script, name: str = "scripted") -> None:
+        self._name = name
+        self._scripts = [list(s) for s in scripts] or [answer("ok")]
+        self.requests: list[ChatRequest] = []
+        self.models: list[ModelSpec] = []
+        self.closed = False
+        self.gate: asyncio.Event | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        script = self._scripts[min(len(self.requests), len(self._scripts) - 1)]
+        self.requests.append(request)
+        self.models.append(model)
+        return self._play(script)
+
+    async def _play(self, script: list[ProviderEvent | BaseException]) -> AsyncIterator[ProviderEvent]:
+        if self.gate is not None:
+            await self.gate.wait()
+        for item in script:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def aclose(self) -> None:
+        self.closed = True
