@@ -6,21 +6,19 @@ An ``event: error`` inside a 200 stream reaches us as an ``APIStatusError`` whos
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import anthropic
 import httpx2
 
-from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
+from services.vendor_stream import generic_failure, retry_after_seconds, safe_reason
 
-__all__ = ["MALFORMED", "map_anthropic_error", "safe_reason"]
+__all__ = ["map_anthropic_error", "safe_reason"]
 
-_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|ant|key|AIza)[-_A-Za-z0-9]{12,}|\b[A-Za-z0-9_\-]{40,}")
-_MAX_REASON = 300
-#: A chunk that is not JSON (``json.JSONDecodeError``) or not the shape the SDK's models expect.
-MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, LookupError)
+_TIMEOUTS = (anthropic.APITimeoutError, httpx2.TimeoutException)
+_UNREACHABLE = (anthropic.APIConnectionError, httpx2.TransportError)
 _RETRYABLE_TYPES = frozenset(("api_error", "overloaded_error", "timeout_error"))
 _STATUS_BY_TYPE = {
     "invalid_request_error": 400,
@@ -32,25 +30,6 @@ _STATUS_BY_TYPE = {
     "api_error": 500,
     "overloaded_error": 529,
 }
-
-
-def safe_reason(message: object, fallback: str = "the provider rejected the request") -> str:
-    """A vendor message fit for a client: key-like tokens masked, length capped."""
-    if not isinstance(message, str) or not message.strip():
-        return fallback
-    cleaned = _KEYLIKE.sub("[redacted]", message.strip())
-    return cleaned if len(cleaned) <= _MAX_REASON else cleaned[: _MAX_REASON - 1] + "…"
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is not None:
-            try:
-                return max(0.0, float(raw) / scale)
-            except ValueError:
-                continue
-    return None
 
 
 def _error_fields(body: object) -> tuple[str | None, object]:
@@ -65,10 +44,6 @@ def _error_fields(body: object) -> tuple[str | None, object]:
 
 def map_anthropic_error(provider: str, exc: BaseException) -> ServiceError:
     """The domain error for an exception raised by the Anthropic SDK (or its transport) during one call."""
-    if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-        return ProviderTimeoutError(provider, original_error=exc)
-    if isinstance(exc, anthropic.APIConnectionError | httpx2.TransportError):
-        return ProviderError(provider, f"could not reach {provider}", original_error=exc, retryable=True)
     if isinstance(exc, anthropic.APIStatusError):
         type_, message = _error_fields(exc.body)
         status = exc.status_code
@@ -76,9 +51,7 @@ def map_anthropic_error(provider: str, exc: BaseException) -> ServiceError:
         if mid_stream:
             status = _STATUS_BY_TYPE.get(type_ or "", 500)
         return _by_status(provider, exc, status, type_, message, mid_stream=mid_stream)
-    if isinstance(exc, MALFORMED):  # a chunk that is not JSON, or not the expected shape
-        return ProviderError(provider, f"{provider} sent a malformed chunk", original_error=exc, retryable=True)
-    return ProviderError(provider, f"{provider} call failed", original_error=exc)
+    return generic_failure(provider, exc, timeouts=_TIMEOUTS, unreachable=_UNREACHABLE)
 
 
 def _by_status(
@@ -96,7 +69,7 @@ def _by_status(
             provider, f"{provider} rejected our credentials (HTTP {status})", original_error=exc, context=context
         )
     if status == 429:
-        retry_after = None if mid_stream else _retry_after(exc.response.headers)
+        retry_after = None if mid_stream else retry_after_seconds(exc.response.headers)
         return RateLimitError(f"{provider} rate limit reached", retry_after=retry_after, context=context)
     if status == 408 or status >= 500 or type_ in _RETRYABLE_TYPES:
         what = "reported an error mid-stream" if mid_stream else f"is unavailable (HTTP {status})"

@@ -9,13 +9,14 @@ reads and writes). One attempt per call: SDK retries are off (``max_retries=0``)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from typing import Any
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
-from adapters.anthropic.errors import MALFORMED, map_anthropic_error
+from adapters.anthropic.errors import map_anthropic_error
 from adapters.anthropic.messages import messages_params, split_known
 from domain.catalog import ModelSpec
 from domain.chat import (
@@ -31,7 +32,7 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
-from domain.errors import ProviderError
+from services.vendor_stream import MALFORMED, drive
 
 __all__ = ["AnthropicStreamNormalizer", "AnthropicTextProvider", "build_anthropic_text_provider"]
 
@@ -126,30 +127,21 @@ class AnthropicTextProvider:
     def __init__(self, client: AsyncAnthropic, *, name: str = "anthropic") -> None:
         self._client = client
         self._name = name
+        self._drive = partial(drive, provider=name, map_error=map_anthropic_error, vendor_failures=_VENDOR_FAILURES)
 
     @property
     def name(self) -> str:
         """The provider id in the catalog."""
         return self._name
 
-    async def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+    def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         """One streamed attempt of ``request`` against ``model``."""
-        params = split_known(self._client.messages.create, messages_params(request, model))
-        normalizer = AnthropicStreamNormalizer()
-        try:
-            stream: Any = await self._client.messages.create(**params)
-            try:
-                async for event in stream:
-                    for normalized in normalizer.feed(event):
-                        yield normalized
-            finally:
-                await stream.close()
-        except _VENDOR_FAILURES as exc:
-            raise map_anthropic_error(self._name, exc) from exc
-        if not normalizer.finished:
-            raise ProviderError(self._name, f"{self._name} ended the stream before message_stop", retryable=True)
-        for event in normalizer.finish():
-            yield event
+        create = self._client.messages.create
+        return self._drive(
+            lambda: create(**split_known(create, messages_params(request, model))),
+            AnthropicStreamNormalizer(),
+            unfinished_message=f"{self._name} ended the stream before message_stop",
+        )
 
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""

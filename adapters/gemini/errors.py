@@ -14,23 +14,14 @@ from typing import Any
 import httpx2
 from google.genai import errors as genai_errors
 
-from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
+from services.vendor_stream import generic_failure, retry_after_seconds, safe_reason
 
-__all__ = ["MALFORMED", "map_gemini_error", "safe_reason"]
+__all__ = ["map_gemini_error", "safe_reason"]
 
-_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|key|AIza)[-_A-Za-z0-9]{12,}|\b[A-Za-z0-9_\-]{40,}")
-_MAX_REASON = 300
-#: A chunk that is not JSON (``json.JSONDecodeError``) or not the shape the SDK's models expect.
-MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, LookupError)
+_TIMEOUTS = (httpx2.TimeoutException, TimeoutError)
+_UNREACHABLE = (httpx2.TransportError,)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
-
-
-def safe_reason(message: object, fallback: str = "the provider rejected the request") -> str:
-    """A vendor message fit for a client: key-like tokens masked, length capped."""
-    if not isinstance(message, str) or not message.strip():
-        return fallback
-    cleaned = _KEYLIKE.sub("[redacted]", message.strip())
-    return cleaned if len(cleaned) <= _MAX_REASON else cleaned[: _MAX_REASON - 1] + "…"
 
 
 def _retry_after(exc: genai_errors.APIError) -> float | None:
@@ -42,24 +33,14 @@ def _retry_after(exc: genai_errors.APIError) -> float | None:
             if match:
                 return float(match.group(1))
     headers = getattr(exc.response, "headers", None)
-    raw = headers.get("retry-after") if headers is not None else None
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(headers) if headers is not None else None
 
 
 def map_gemini_error(provider: str, exc: BaseException) -> ServiceError:
     """The domain error for an exception raised by google-genai (or its transport) during one call."""
-    if isinstance(exc, httpx2.TimeoutException | TimeoutError):
-        return ProviderTimeoutError(provider, original_error=exc)
-    if isinstance(exc, httpx2.TransportError):
-        return ProviderError(provider, f"could not reach {provider}", original_error=exc, retryable=True)
     if isinstance(exc, genai_errors.APIError):
         return _api_error(provider, exc)
-    if isinstance(exc, MALFORMED):  # a chunk that is not JSON, or not the expected shape
-        return ProviderError(provider, f"{provider} sent a malformed chunk", original_error=exc, retryable=True)
-    return ProviderError(provider, f"{provider} call failed", original_error=exc)
+    return generic_failure(provider, exc, timeouts=_TIMEOUTS, unreachable=_UNREACHABLE)
 
 
 def _api_error(provider: str, exc: genai_errors.APIError) -> ServiceError:

@@ -9,7 +9,8 @@ the SDK's implicit reconnect loop on the aiohttp transport.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx2
@@ -18,7 +19,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from adapters.gemini.contents import generation_config, to_contents
-from adapters.gemini.errors import MALFORMED, map_gemini_error
+from adapters.gemini.errors import map_gemini_error
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -33,7 +34,7 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
-from domain.errors import ProviderError
+from services.vendor_stream import MALFORMED, drive
 
 __all__ = ["GeminiStreamNormalizer", "GeminiTextProvider", "build_gemini_text_provider"]
 
@@ -114,33 +115,25 @@ class GeminiTextProvider:
     def __init__(self, client: genai.Client, *, name: str = "gemini") -> None:
         self._client = client
         self._name = name
+        self._drive = partial(drive, provider=name, map_error=map_gemini_error, vendor_failures=_VENDOR_FAILURES)
 
     @property
     def name(self) -> str:
         """The provider id in the catalog."""
         return self._name
 
-    async def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+    def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         """One streamed attempt of ``request`` against ``model``."""
+        return self._drive(
+            lambda: self._open(request, model),
+            GeminiStreamNormalizer(),
+            unfinished_message=f"{self._name} ended the stream without a finish reason",
+        )
+
+    def _open(self, request: ChatRequest, model: ModelSpec) -> Awaitable[AsyncIterator[types.GenerateContentResponse]]:
         contents: Any = to_contents(request.messages)
         config = generation_config(request, model)
-        normalizer = GeminiStreamNormalizer()
-        try:
-            stream: Any = await self._client.aio.models.generate_content_stream(
-                model=model.wire_name, contents=contents, config=config
-            )
-            try:
-                async for chunk in stream:
-                    for event in normalizer.feed(chunk):
-                        yield event
-            finally:
-                await stream.aclose()
-        except _VENDOR_FAILURES as exc:
-            raise map_gemini_error(self._name, exc) from exc
-        if not normalizer.finished:
-            raise ProviderError(self._name, f"{self._name} ended the stream without a finish reason", retryable=True)
-        for event in normalizer.finish():
-            yield event
+        return self._client.aio.models.generate_content_stream(model=model.wire_name, contents=contents, config=config)
 
     async def aclose(self) -> None:
         """Close the SDK's async transport."""

@@ -6,43 +6,20 @@ that looks like a key and capped in length; 401/403 bodies (which may quote the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import httpx2
 import openai
 
-from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
+from services.vendor_stream import generic_failure, retry_after_seconds, safe_reason
 
-__all__ = ["MALFORMED", "map_openai_error", "retry_after_from_headers", "safe_reason", "stream_error"]
+__all__ = ["map_openai_error", "safe_reason", "stream_error"]
 
-_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|gsk|pplx|xai|key|AIza)[-_A-Za-z0-9]{12,}|\b[A-Za-z0-9_\-]{40,}")
-_MAX_REASON = 300
-#: A chunk that is not JSON (``json.JSONDecodeError``) or not the shape the SDK's models expect.
-MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, LookupError)
 _RETRYABLE_CODES = frozenset(("server_error", "internal_error", "overloaded", "service_unavailable", "timeout"))
-
-
-def safe_reason(message: object, fallback: str = "the provider rejected the request") -> str:
-    """A vendor message fit for a client: key-like tokens masked, length capped."""
-    if not isinstance(message, str) or not message.strip():
-        return fallback
-    cleaned = _KEYLIKE.sub("[redacted]", message.strip())
-    return cleaned if len(cleaned) <= _MAX_REASON else cleaned[: _MAX_REASON - 1] + "…"
-
-
-def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait: ``retry-after-ms`` (OpenAI) wins over ``retry-after`` in seconds; HTTP dates are ignored."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            return max(0.0, float(raw) / scale)
-        except ValueError:
-            continue
-    return None
+_TIMEOUTS = (openai.APITimeoutError, httpx2.TimeoutException)
+_UNREACHABLE = (openai.APIConnectionError, httpx2.TransportError)
 
 
 def _error_fields(body: object) -> tuple[object, object, object]:
@@ -74,18 +51,14 @@ def stream_error(
 
 def map_openai_error(provider: str, exc: BaseException) -> ServiceError:
     """The domain error for an exception raised by the OpenAI SDK (or its transport) during one call."""
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
-        return ProviderTimeoutError(provider, original_error=exc)
-    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        return ProviderError(provider, f"could not reach {provider}", original_error=exc, retryable=True)
     if isinstance(exc, openai.APIStatusError):
         return _status_error(provider, exc)
-    if isinstance(exc, openai.APIError):  # an ``{"error": ...}`` object inside the stream
+    # An ``{"error": ...}`` object inside the stream. ``APIConnectionError`` (and its ``APITimeoutError``) is an
+    # ``APIError`` too, but a transport failure: ``generic_failure`` maps it.
+    if isinstance(exc, openai.APIError) and not isinstance(exc, openai.APIConnectionError):
         message, type_, code = _error_fields(exc.body)
         return stream_error(provider, code or type_, message or exc.message, original=exc)
-    if isinstance(exc, MALFORMED):  # a chunk that is not JSON, or not the expected shape
-        return ProviderError(provider, f"{provider} sent a malformed chunk", original_error=exc, retryable=True)
-    return ProviderError(provider, f"{provider} call failed", original_error=exc, retryable=False)
+    return generic_failure(provider, exc, timeouts=_TIMEOUTS, unreachable=_UNREACHABLE)
 
 
 def _status_error(provider: str, exc: openai.APIStatusError) -> ServiceError:
@@ -97,7 +70,7 @@ def _status_error(provider: str, exc: openai.APIStatusError) -> ServiceError:
             provider, f"{provider} rejected our credentials (HTTP {status})", original_error=exc, context=context
         )
     if status == 429:
-        retry_after = retry_after_from_headers(exc.response.headers)
+        retry_after = retry_after_seconds(exc.response.headers)
         return RateLimitError(f"{provider} rate limit reached", retry_after=retry_after, context=context)
     if status == 408 or status >= 500:
         return ProviderError(

@@ -9,19 +9,19 @@ retries are off (``max_retries=0``) because the chat service retries with its ow
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from functools import partial
 
 import httpx2
 import openai
 from openai import AsyncOpenAI
 
 from adapters.openai.chat_completions import ChatStreamNormalizer, chat_params
-from adapters.openai.errors import MALFORMED, map_openai_error
+from adapters.openai.errors import map_openai_error
 from adapters.openai.options import split_known
 from adapters.openai.responses import ResponsesStreamNormalizer, responses_params
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, ProviderEvent
-from domain.errors import ProviderError
+from services.vendor_stream import MALFORMED, drive
 
 __all__ = ["OpenAITextProvider", "build_openai_text_provider"]
 
@@ -36,6 +36,7 @@ class OpenAITextProvider:
     def __init__(self, client: AsyncOpenAI, *, name: str = "openai") -> None:
         self._client = client
         self._name = name
+        self._drive = partial(drive, provider=name, map_error=map_openai_error, vendor_failures=_VENDOR_FAILURES)
 
     @property
     def name(self) -> str:
@@ -48,41 +49,21 @@ class OpenAITextProvider:
             return self._stream_responses(request, model)
         return self._stream_chat(request, model)
 
-    async def _stream_chat(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
-        params = split_known(self._client.chat.completions.create, chat_params(request, model, provider=self._name))
-        normalizer = ChatStreamNormalizer()
-        try:
-            stream: Any = await self._client.chat.completions.create(**params)
-            try:
-                async for chunk in stream:
-                    for event in normalizer.feed(chunk):
-                        yield event
-            finally:
-                await stream.close()
-        except _VENDOR_FAILURES as exc:
-            raise map_openai_error(self._name, exc) from exc
-        if not normalizer.finished:
-            raise ProviderError(self._name, f"{self._name} ended the stream without a finish reason", retryable=True)
-        for event in normalizer.finish():
-            yield event
+    def _stream_chat(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        create = self._client.chat.completions.create
+        return self._drive(
+            lambda: create(**split_known(create, chat_params(request, model, provider=self._name))),
+            ChatStreamNormalizer(),
+            unfinished_message=f"{self._name} ended the stream without a finish reason",
+        )
 
-    async def _stream_responses(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
-        params = split_known(self._client.responses.create, responses_params(request, model))
-        normalizer = ResponsesStreamNormalizer(self._name)
-        try:
-            stream: Any = await self._client.responses.create(**params)
-            try:
-                async for event in stream:
-                    for normalized in normalizer.feed(event):
-                        yield normalized
-            finally:
-                await stream.close()
-        except _VENDOR_FAILURES as exc:
-            raise map_openai_error(self._name, exc) from exc
-        if not normalizer.finished:
-            raise ProviderError(self._name, f"{self._name} ended the stream before completing", retryable=True)
-        for event in normalizer.finish():
-            yield event
+    def _stream_responses(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        create = self._client.responses.create
+        return self._drive(
+            lambda: create(**split_known(create, responses_params(request, model))),
+            ResponsesStreamNormalizer(self._name),
+            unfinished_message=f"{self._name} ended the stream before completing",
+        )
 
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""
