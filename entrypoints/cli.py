@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import secrets
 import sys
@@ -72,7 +73,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config.graceful_timeout = settings.http.graceful_timeout_s
     config.keep_alive_timeout = settings.http.keep_alive_s
     config.accesslog = None
-    config.errorlog = None  # hypercorn's messages reach the root logger, which structlog formats
+    # A Logger (not a path) makes Hypercorn log through the root handler, which structlog formats and redacts;
+    # None would drop its error messages altogether.
+    config.errorlog = logging.getLogger("hypercorn.error")
     url = f"http://{settings.http.host}:{settings.http.port}"
     print(f"Switchyard {_version()} ({settings.app.env}) listening on {url}  (docs: {url}/docs)", flush=True)
     if dev_token:
