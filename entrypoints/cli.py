@@ -92,9 +92,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from hypercorn.asyncio import serve
 
-    from entrypoints.http.app import create_app
+    from entrypoints.http.app import create_app, freeze_heap_after_start
 
     app = create_app(build_container(settings))
+    freeze_heap_after_start(app)  # performance: no full-GC walks of the start-up heap while serving
     runner: Callable[[Any], Any] = asyncio.run
     try:
         import uvloop

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from domain.catalog import ModelSpec
@@ -108,9 +109,18 @@ def messages_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
 def split_known(create: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     """``params`` as keyword arguments of ``create``: what its signature lacks (e.g. ``temperature``, which this SDK
     version no longer lists) travels in ``extra_body`` so it still reaches the wire."""
-    known = set(inspect.signature(create).parameters)
+    method = getattr(create, "__func__", None)  # an SDK resource's bound ``create``: a new object at every access
+    known = _parameter_names(create, bound=False) if method is None else _parameter_names(method, bound=True)
     kwargs = {k: v for k, v in params.items() if k in known}
     extra = {k: v for k, v in params.items() if k not in known}
     if extra:
         kwargs["extra_body"] = extra
     return kwargs
+
+
+@lru_cache(maxsize=64)
+def _parameter_names(function: Callable[..., Any], *, bound: bool) -> frozenset[str]:
+    """A callable's parameter names (after ``self`` for a method's function), once per function: the signature of
+    an SDK ``create`` takes tens of µs to build, and the answer never changes."""
+    names = list(inspect.signature(function).parameters)
+    return frozenset(names[1:] if bound else names)
