@@ -5,7 +5,7 @@ Loading the catalog file and resolving names belong to the registry; this module
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from attrs import field, frozen
 
@@ -24,21 +24,7 @@ Capability = Literal[
     "realtime",
     "embeddings",
 ]
-CAPABILITIES: frozenset[str] = frozenset(
-    (
-        "text",
-        "vision",
-        "tools",
-        "structured_output",
-        "reasoning",
-        "image",
-        "video",
-        "tts",
-        "stt",
-        "realtime",
-        "embeddings",
-    )
-)
+CAPABILITIES: frozenset[str] = frozenset(get_args(Capability))
 
 
 @frozen

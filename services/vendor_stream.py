@@ -8,8 +8,10 @@ imports no SDK, framework or settings: only the standard library, domain and por
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any, Protocol
 
 from domain.chat import ProviderEvent
@@ -24,6 +26,7 @@ __all__ = [
     "generic_failure",
     "retry_after_seconds",
     "safe_reason",
+    "split_known",
 ]
 
 #: Tokens that look like a credential: a known key prefix (OpenAI and compatibles, Groq, Perplexity, xAI, Anthropic,
@@ -131,3 +134,24 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             continue
     return None
+
+
+def split_known(create: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as keyword arguments of an SDK ``create``: what its signature lacks (a parameter the SDK version no
+    longer lists, such as Anthropic's ``temperature``, or a compatible server's extension) travels in ``extra_body``
+    so it still reaches the wire."""
+    method = getattr(create, "__func__", None)  # an SDK resource's bound ``create``: a new object at every access
+    known = _parameter_names(create, bound=False) if method is None else _parameter_names(method, bound=True)
+    kwargs = {k: v for k, v in params.items() if k in known}
+    extra = {k: v for k, v in params.items() if k not in known}
+    if extra:
+        kwargs["extra_body"] = extra
+    return kwargs
+
+
+@lru_cache(maxsize=64)
+def _parameter_names(function: Callable[..., Any], *, bound: bool) -> frozenset[str]:
+    """A callable's parameter names (after ``self`` for a method's function), once per function: the signature of an
+    SDK ``create`` takes ~50 us to build on every request otherwise, and it never changes."""
+    names = list(inspect.signature(function).parameters)
+    return frozenset(names[1:] if bound else names)

@@ -7,17 +7,14 @@ user turn, with consecutive turns of one role merged, because the API wants user
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, ContentPart, Message
 from domain.errors import ValidationError
 
-__all__ = ["DEFAULT_MAX_TOKENS", "messages_params", "split_known"]
+__all__ = ["DEFAULT_MAX_TOKENS", "messages_params"]
 
 #: Anthropic requires ``max_tokens``; used when neither the request nor the catalog sets one.
 DEFAULT_MAX_TOKENS = 4096
@@ -104,23 +101,3 @@ def messages_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
         if value is not None and key not in unsupported and aliases.get(key) not in unsupported:
             params[key] = value
     return {"model": model.wire_name, "messages": _turns(request.messages), "stream": True, **params}
-
-
-def split_known(create: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` as keyword arguments of ``create``: what its signature lacks (e.g. ``temperature``, which this SDK
-    version no longer lists) travels in ``extra_body`` so it still reaches the wire."""
-    method = getattr(create, "__func__", None)  # an SDK resource's bound ``create``: a new object at every access
-    known = _parameter_names(create, bound=False) if method is None else _parameter_names(method, bound=True)
-    kwargs = {k: v for k, v in params.items() if k in known}
-    extra = {k: v for k, v in params.items() if k not in known}
-    if extra:
-        kwargs["extra_body"] = extra
-    return kwargs
-
-
-@lru_cache(maxsize=64)
-def _parameter_names(function: Callable[..., Any], *, bound: bool) -> frozenset[str]:
-    """A callable's parameter names (after ``self`` for a method's function), once per function: the signature of
-    an SDK ``create`` takes tens of µs to build, and the answer never changes."""
-    names = list(inspect.signature(function).parameters)
-    return frozenset(names[1:] if bound else names)

@@ -17,7 +17,7 @@ import httpx2
 from anthropic import AsyncAnthropic
 
 from adapters.anthropic.errors import map_anthropic_error
-from adapters.anthropic.messages import messages_params, split_known
+from adapters.anthropic.messages import messages_params
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -32,7 +32,7 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
-from services.vendor_stream import MALFORMED, drive
+from services.vendor_stream import MALFORMED, drive, split_known
 
 __all__ = ["AnthropicStreamNormalizer", "AnthropicTextProvider", "build_anthropic_text_provider"]
 

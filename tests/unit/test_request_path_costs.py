@@ -12,12 +12,11 @@ import pytest
 from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 
-from adapters.anthropic.messages import split_known as anthropic_split_known
-from adapters.openai.options import split_known as openai_split_known
 from container import Container
 from entrypoints.http.app import create_app, freeze_heap_after_start
+from services.vendor_stream import split_known
 
-_SPLITTERS = [openai_split_known, anthropic_split_known]
+_SPLITTERS = [split_known]
 
 
 def _sdk_methods() -> list[Callable[..., Any]]:
