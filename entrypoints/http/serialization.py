@@ -12,6 +12,7 @@ from attrs import has
 from cattrs.errors import BaseValidationError
 from quart import Response, request
 
+from domain.chat import ContentPart
 from domain.errors import (
     FieldError,
     MalformedRequestError,
@@ -61,7 +62,20 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(bool, _strict_bool)
     converter.register_unstructure_hook(frozenset, lambda v: sorted(v))
     converter.register_unstructure_hook(bytes, lambda v: f"<{len(v)} bytes>")
+    # ``Message.content`` is text or a list of parts: cattrs needs to be told how to tell them apart.
+    converter.register_structure_hook_func(
+        lambda t: t == (str | list[ContentPart]), lambda v, _: _structure_content(converter, v)
+    )
     return converter
+
+
+def _structure_content(converter: cattrs.Converter, value: object) -> str | list[ContentPart]:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts: list[ContentPart] = converter.structure(value, list[ContentPart])
+        return parts
+    raise TypeError("expected a string or a list of content parts")
 
 
 CONVERTER: Final = _make_converter()

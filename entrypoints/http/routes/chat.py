@@ -14,14 +14,14 @@ from typing import Any, Final
 from dependency_injector.wiring import Provide, inject
 from quart import Blueprint, Response, current_app, g, websocket
 
-from domain.chat import ChatRequest, ContentPart, ProviderResponse
+from domain.chat import ChatRequest, ProviderResponse
 from domain.errors import MalformedRequestError, PayloadTooLargeError, ServiceError, ValidationError
 from domain.types import CustomerId, JsonValue, StreamId
 from entrypoints.http.auth import current_auth, websocket_auth
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.errors import error_payload
 from entrypoints.http.openapi import documented
-from entrypoints.http.serialization import CONVERTER, json_response, read_body, structure
+from entrypoints.http.serialization import json_response, read_body, structure
 from entrypoints.http.streaming import sse_response, websocket_stream
 from services.chat import ChatCaller, ChatService
 
@@ -30,19 +30,6 @@ __all__ = ["STREAM_ID_HEADER", "blueprint", "caller", "chat_socket"]
 blueprint = Blueprint("chat", __name__)
 STREAM_ID_HEADER: Final = "X-Stream-ID"
 _CHAT_ERRORS: Final = (400, 401, 404, 413, 415, 422, 429, 502, 503, 504)
-
-
-def _structure_content(value: object, _: object) -> str | list[ContentPart]:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        parts: list[ContentPart] = CONVERTER.structure(value, list[ContentPart])
-        return parts
-    raise TypeError("expected a string or a list of content parts")
-
-
-# ``Message.content`` is text or parts; cattrs needs to be told how to tell them apart.
-CONVERTER.register_structure_hook_func(lambda t: t == (str | list[ContentPart]), _structure_content)
 
 
 def caller(customer_id: CustomerId) -> ChatCaller:
