@@ -51,6 +51,9 @@ class HttpSettings:
     keep_alive_s: float = 5.0
     metrics_enabled: bool = True
     trust_request_id: bool = True
+    # --- faults (issue 9): the listen queue, and how long running streams may finish at shutdown
+    backlog: int = 2048
+    shutdown_grace_s: float = 3.0
 
 
 @frozen
@@ -98,6 +101,9 @@ class RedisSettings:
 
     url: Secret | None = None
     socket_timeout_s: float = 5.0
+    # --- faults (issue 9): survive a restart or failover (retried commands, health-checked pooled connections)
+    retry_attempts: int = 3
+    health_check_interval_s: float = 5.0
 
 
 # --- providers: the OpenAI-compatible family (chat work) ------------------------------------------------------------
@@ -174,6 +180,11 @@ class StreamingSettings:
     first_consumer_s: float = 5.0
     redis_prefix: str = "switchyard:stream:"
     test_producer_enabled: bool = False
+    # --- faults (issue 9): producer leases, bounded finalising, the memory log's bound on finished streams
+    producer_lease_s: float = 10.0
+    finalize_attempts: int = 5
+    max_finished_streams: int = 10_000
+    max_finished_bytes: int = 64 * 1024 * 1024
 
 
 @frozen
@@ -182,6 +193,7 @@ class LimitsSettings:
 
     max_body_bytes: int = 1024 * 1024
     max_ws_message_bytes: int = 1024 * 1024
+    max_json_depth: int = 64
 
 
 @frozen
