@@ -11,7 +11,11 @@ __all__ = ["UsageRecord", "UsageTotal"]
 
 @frozen
 class UsageRecord:
-    """What one provider call consumed and how it ended (``outcome``: ``done``, ``cancelled`` or an error code)."""
+    """What one provider call consumed and how it ended (``outcome``: ``done``, ``cancelled`` or an error code).
+
+    ``estimated`` is true when the token counts are not (all) the vendor's own: a call cut before the vendor
+    reported usage (cancelled, or failed after its first output) is billed on a tokenizer's count of the request and
+    of the output delivered (see ``services/chat_billing.py``)."""
 
     request_id: str
     customer_id: str
@@ -33,6 +37,7 @@ class UsageRecord:
     ttft_ms: float | None = None
     retries: int = 0
     fallback_used: str | None = None
+    estimated: bool = False
     id: str = field(factory=str)
 
 
@@ -46,3 +51,5 @@ class UsageTotal:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    estimated: int = 0
+    """How many of the ``requests`` were billed on estimated counts."""

@@ -7,33 +7,43 @@ Reliability rules (the heart of this module):
 - Retries and fallbacks happen only before the first event of an attempt went out. After that, a failure ends the
   run with that error (one ``error`` event on a stream) and nothing is ever repeated.
 - Fallbacks (the request's ``fallbacks``, then the catalog entry's) are tried in order once a model gives up.
-- Every provider call (each attempt) leaves one ``UsageRecord`` and the canonical provider metrics.
+- A vendor silent for ``idle_timeout_s`` (before its first event or between two) fails the attempt with a retryable
+  ``ProviderTimeoutError``, streamed or not, under the rules above: one error, whichever way the caller asked.
+- Every provider call (each attempt) leaves one ``UsageRecord`` and the canonical provider metrics. An attempt cut
+  before the vendor reported usage (run closed: ``cancelled``; or failed after its first output) is billed on an
+  estimate of what was sent and delivered (``services/chat_billing.py``), marked ``estimated``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import UTC, datetime
 
 from attrs import frozen
 
 from domain.catalog import ModelSpec
-from domain.chat import ChatRequest, Finish, ProviderResponse
+from domain.chat import ChatRequest, Finish, ProviderEvent, ProviderResponse, Usage
 from domain.errors import ProviderError, RateLimitError, ServiceError, ServiceUnavailableError, ValidationError
 from domain.registry import cost_usd, prepare_request, required_capabilities
 from domain.types import CustomerId, JsonValue, StreamId
 from domain.usage import UsageRecord
 from ports.metrics import Metrics
+from ports.tokens import TokenCounter
 from ports.usage import UsageLedger
+from services.chat_billing import Delivered, bill_cut_attempt
 from services.chat_events import ChatItem, Completed, ResponseAssembler, Served, done_payload, stream_event
 from services.registry import ProviderRegistry
+from services.silence import SilenceBound
 from services.streaming.manager import StreamingManager, StreamPublisher
 
 __all__ = ["ChatCaller", "ChatPlan", "ChatResult", "ChatService", "RetryPolicy"]
+
+_log = logging.getLogger("switchyard.chat")
 
 
 @frozen
@@ -44,6 +54,10 @@ class RetryPolicy:
     deadline_s: float = 30.0
     base_delay_s: float = 0.25
     max_delay_s: float = 8.0
+    idle_timeout_s: float = 60.0
+    """Longest a vendor may stay silent (before its first event, or between two) before the attempt fails with
+    ``provider_timeout``; ``providers.request_timeout_s``, the SDKs' read timeout too. The same bound whether the
+    caller streams or not."""
 
     def backoff(self, retry: int, error: ServiceError, jitter: float) -> float:
         """Seconds to wait before retry number ``retry`` (1-based): the vendor's ``Retry-After`` when it gave one,
@@ -115,8 +129,10 @@ class ChatService:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
+        tokens: TokenCounter | None = None,
     ) -> None:
         self.registry = registry
+        self._tokens = tokens
         self._streams = streams
         self._usage = usage
         self._metrics = metrics
@@ -179,8 +195,9 @@ class ChatService:
                 outcome = "cancelled"
                 try:
                     stream = provider.stream(prepared.request, spec)
+                    silence = SilenceBound(spec.provider, self.policy.idle_timeout_s)
                     try:
-                        async for event in stream:
+                        while (event := await _next_or_none(silence, stream)) is not None:
                             if not attempt.committed:
                                 attempt.first_event_at = self._clock()
                                 served = Served(spec, plan.primary, retries_total, prepared.dropped)
@@ -189,6 +206,7 @@ class ChatService:
                             if not isinstance(event, Finish):
                                 yield event
                     finally:
+                        silence.close()
                         aclose = getattr(stream, "aclose", None)
                         if aclose is not None:
                             await aclose()
@@ -203,7 +221,7 @@ class ChatService:
                     outcome = "internal_error"
                     raise
                 finally:
-                    await self._account(attempt, outcome, caller, stream_id, plan.primary, retry)
+                    await self._account(attempt, outcome, caller, stream_id, plan.primary, retry, prepared.request)
                 if outcome == "done":
                     response = self._response(attempt, started)
                     yield Completed(
@@ -246,10 +264,13 @@ class ChatService:
         stream_id: StreamId | None,
         primary: ModelSpec,
         retry: int,
+        request: ChatRequest,
     ) -> None:
         spec = attempt.spec
         latency_s = self._clock() - attempt.started
-        usage = attempt.assembler.usage
+        usage, estimated = attempt.assembler.usage, False
+        if outcome == "cancelled" or (outcome != "done" and attempt.committed):
+            usage, estimated = await self._bill_cut(attempt, request)
         cost = cost_usd(usage, spec) or 0.0
         ttft = attempt.ttft_ms()
         labels: dict[str, str] = {"provider": spec.provider, "model": spec.qualified_id}
@@ -286,11 +307,27 @@ class ChatService:
             ttft_ms=None if ttft is None else round(ttft, 3),
             retries=retry,
             fallback_used=None if spec == primary else spec.qualified_id,
+            estimated=estimated,
         )
         try:
             await self._usage.record(record)
         except ServiceError:
             self._metrics.increment("ledger_flush_failures_total")
+
+    async def _bill_cut(self, attempt: _Attempt, request: ChatRequest) -> tuple[Usage, bool]:
+        """Usage of an attempt cut short: the vendor's where it reported, else an estimate (``chat_billing``).
+
+        Counted in a worker thread: tiktoken takes ~0.1 s per MB of text (0.5 s for a pathological 1 MB), and its
+        first use loads the encoding (~0.4 s); a body may be 1 MB. A failure to count never loses the record."""
+        assembler = attempt.assembler
+        reported = assembler.usage if assembler.usage_reported else None
+        if self._tokens is None:
+            return assembler.usage, False
+        try:
+            return await asyncio.to_thread(bill_cut_attempt, self._tokens, request, Delivered.of(assembler), reported)
+        except Exception:  # noqa: BLE001 - bill what the vendor said rather than drop the record; it is logged
+            _log.exception("usage_estimate_failed", extra={"model": attempt.spec.qualified_id})
+            return assembler.usage, False
 
     # --- the two ways to consume a run ------------------------------------------------------------------------
 
@@ -323,6 +360,15 @@ class ChatService:
 
         meta: dict[str, JsonValue] = {"model": plan.primary.qualified_id, "request_id": caller.request_id}
         return await streams.start(owner=caller.customer_id, producer=produce, kind="chat", meta=meta)
+
+
+async def _next_or_none(silence: SilenceBound, stream: AsyncIterator[ProviderEvent]) -> ProviderEvent | None:
+    """The vendor's next event within the silence bound (this one bound serves streamed and whole answers alike: the
+    stream's stall watchdog is only the last resort for producers that are not vendor calls); ``None`` at the end."""
+    try:
+        return await silence.next(stream)
+    except StopAsyncIteration:
+        return None
 
 
 def _elapsed_ms(started: float, at: float | None) -> float | None:

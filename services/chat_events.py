@@ -121,13 +121,17 @@ class _PendingCall:
 
 
 class ResponseAssembler:
-    """Accumulates one attempt's events into text, reasoning, tool calls (by index), usage and finish reason."""
+    """Accumulates one attempt's events into text, reasoning, tool calls (by index), usage and finish reason.
+
+    ``usage_reported`` says whether the vendor sent any usage: a cut attempt is billed on the vendor's figures when
+    it did, on an estimate of what was delivered when it did not."""
 
     def __init__(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls: dict[int, _PendingCall] = {}
         self.usage = Usage()
+        self.usage_reported = False
         self.finish_reason: FinishReason | None = None
 
     def feed(self, event: ProviderEvent) -> None:
@@ -142,12 +146,17 @@ class ResponseAssembler:
             self._calls.setdefault(event.index, _PendingCall(event.id, "")).arguments.append(event.arguments)
         elif isinstance(event, UsageReport):
             self.usage = self.usage + event.usage  # each report is an increment (adapters normalize)
+            self.usage_reported = True
         elif isinstance(event, Finish):
             self.finish_reason = event.reason
 
     @property
     def text(self) -> str:
         return "".join(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self._reasoning)
 
     def tool_calls(self) -> list[ToolCall]:
         """Complete calls ordered by index; arguments default to ``{}``."""
@@ -167,7 +176,7 @@ class ResponseAssembler:
             finish_reason=finish,
             usage=self.usage,
             tool_calls=calls,
-            reasoning="".join(self._reasoning),
+            reasoning=self.reasoning,
             latency_ms=round(latency_ms, 3),
             cost_usd=cost_usd,
         )

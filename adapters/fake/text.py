@@ -7,7 +7,8 @@ the offered tools (two in parallel, argument deltas interleaved), ``reasoning`` 
 Any mode fails when ``fake_error`` is set; ``fake_fail_times = N`` fails only the first N calls with the same
 ``fake_key`` (default: model and last user text), which scripts "429, then success" through the real stack.
 ``fake_finish`` sets the finish reason (e.g. ``content_filter``); in ``tools`` mode ``fake_text`` is said before the
-calls.
+calls. ``fake_hang_after = N`` makes the vendor go silent for good after N chunks (0: before any), the silent-vendor
+case the chat service's ``idle_timeout_s`` bounds.
 Chunks are words; usage counts words, so every figure is predictable.
 """
 
@@ -133,8 +134,12 @@ class FakeTextProvider:
         retry_after_raw = self._option(request, model, "fake_retry_after")
         retry_after = float(retry_after_raw) if retry_after_raw is not None else None
         delay = float(self._option(request, model, "fake_delay_ms", 0)) / 1000.0
+        hang_raw = self._option(request, model, "fake_hang_after")
+        hang_after = int(hang_raw) if hang_raw is not None else -1
         if fail_after == 0 and failure is not None:
             raise _error(failure, retry_after)
+        if hang_after == 0:
+            await _silence()
 
         if mode == "tools" and (calls := _planned_calls(request)):
             preface = _WORDS.findall(str(self._option(request, model, "fake_text", "")))
@@ -158,6 +163,8 @@ class FakeTextProvider:
         for sent, word in enumerate(words):
             if failure is not None and sent == fail_after:
                 raise _error(failure, retry_after)
+            if sent and sent == hang_after:
+                await _silence()
             if delay and sent:
                 await self._sleep(delay)
             yield TextDelta(word)
@@ -185,6 +192,11 @@ class FakeTextProvider:
         if fmt is not None and fmt.type != "text":
             return json.dumps({"echo": text})
         return text
+
+
+async def _silence() -> None:
+    """A vendor that holds the connection open and sends nothing, until the caller gives up (cancels)."""
+    await asyncio.get_running_loop().create_future()
 
 
 def _finish_option(value: object) -> FinishReason:

@@ -121,6 +121,7 @@ class SqlAlchemyUsageLedger:
             func.coalesce(func.sum(c.input_tokens), 0),
             func.coalesce(func.sum(c.output_tokens), 0),
             func.coalesce(func.sum(c.cost_usd), 0.0),
+            func.coalesce(func.sum(case((c.estimated, 1), else_=0)), 0),
         ).where(c.customer_id == customer_id)
         if start is not None:
             query = query.where(c.created_at >= start)

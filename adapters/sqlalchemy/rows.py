@@ -42,6 +42,7 @@ def record_to_row(record: UsageRecord) -> dict[str, Any]:
         "ttft_ms": record.ttft_ms,
         "retries": record.retries,
         "fallback_used": record.fallback_used,
+        "estimated": record.estimated,
         "created_at": record.created_at,
     }
 
@@ -68,7 +69,7 @@ def group_key(group_by: GroupBy, dialect: str) -> ColumnElement[Any]:
 
 
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
-    """A ``UsageTotal`` from ``(group, requests, errors, input_tokens, output_tokens, cost_usd)``."""
+    """A ``UsageTotal`` from ``(group, requests, errors, input_tokens, output_tokens, cost_usd, estimated)``."""
     return UsageTotal(
         group=str(row[0]),
         requests=int(row[1]),
@@ -76,4 +77,5 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
         input_tokens=int(row[3]),
         output_tokens=int(row[4]),
         cost_usd=float(row[5]),
+        estimated=int(row[6]),
     )

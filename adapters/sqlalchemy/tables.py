@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    false,
 )
 
 __all__ = ["METADATA", "UtcDateTime", "usage_records"]
@@ -81,6 +83,8 @@ usage_records: Final = Table(
     Column("ttft_ms", Float, nullable=True),
     Column("retries", Integer, nullable=False, server_default="0"),
     Column("fallback_used", String(255), nullable=True),
+    # True when the token counts are a tokenizer's estimate (a cut stream), not the vendor's report.
+    Column("estimated", Boolean, nullable=False, server_default=false()),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_usage_records_customer_created", "customer_id", "created_at"),
 )

@@ -1,4 +1,5 @@
-"""Fake: a scripted TextProvider. Each call plays the next script: events in order, an exception where one is placed."""
+"""Fake: a scripted TextProvider. Each call plays the next script: events in order, an exception where one is placed,
+and ``HANG`` where the vendor goes silent for good (until the caller gives up)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ from collections.abc import AsyncIterator, Sequence
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Finish, ProviderEvent, TextDelta, Usage, UsageReport
 
-__all__ = ["Script", "ScriptedTextProvider", "answer"]
-
-Script = Sequence[ProviderEvent | BaseException]
+__all__ = ["HANG", "Hang", "Script", "ScriptedTextProvider", "answer"]
 
 
-def answer(*chunks: str, usage: Usage | None = None) -> list[ProviderEvent | BaseException]:
+class Hang:
+    """A script item: the vendor sends nothing more and never ends (the caller's timeout or cancel must end it)."""
+
+
+HANG = Hang()
+
+Script = Sequence[ProviderEvent | BaseException | Hang]
+
+
+def answer(*chunks: str, usage: Usage | None = None) -> list[ProviderEvent | BaseException | Hang]:
     """A successful script: text chunks, usage, ``Finish("stop")``."""
     return [*(TextDelta(c) for c in chunks), UsageReport(usage or Usage(3, len(chunks))), Finish("stop")]
 
@@ -31,6 +39,8 @@ class ScriptedTextProvider:
         self.models: list[ModelSpec] = []
         self.closed = False
         self.gate: asyncio.Event | None = None
+        self.hanging = 0
+        """How many calls reached a ``HANG`` (went silent)."""
 
     @property
     def name(self) -> str:
@@ -46,12 +56,16 @@ class ScriptedTextProvider:
         self.models.append(model)
         return self._play(script)
 
-    async def _play(self, script: list[ProviderEvent | BaseException]) -> AsyncIterator[ProviderEvent]:
+    async def _play(self, script: list[ProviderEvent | BaseException | Hang]) -> AsyncIterator[ProviderEvent]:
         if self.gate is not None:
             await self.gate.wait()
         for item in script:
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, Hang):
+                self.hanging += 1
+                await asyncio.get_running_loop().create_future()
+                continue  # pragma: no cover - the future never completes
             yield item
 
     async def aclose(self) -> None:

@@ -46,6 +46,7 @@ class InMemoryUsageLedger:
                 input_tokens=sum(r.input_tokens for r in rows),
                 output_tokens=sum(r.output_tokens for r in rows),
                 cost_usd=sum(r.cost_usd for r in rows),
+                estimated=sum(1 for r in rows if r.estimated),
             )
             for key, rows in sorted(groups.items())
         ]

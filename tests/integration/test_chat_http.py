@@ -221,6 +221,7 @@ async def test_a_chat_is_counted_in_usage_and_metrics(tmp_path: Path) -> None:
                 "input_tokens": 3,
                 "output_tokens": 3,
                 "cost_usd": pytest.approx((3 * 1.0 + 3 * 2.0) / 1e6),
+                "estimated": 0,
             }
         ]
         metrics = await (await client.get("/metrics")).get_data(as_text=True)
