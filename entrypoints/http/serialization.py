@@ -1,4 +1,5 @@
-"""HTTP boundary: the one cattrs converter for JSON in and out, strict on input, and body reading with limits."""
+"""HTTP boundary: the one cattrs converter for JSON in and out, strict on input, and reading bodies and WebSocket
+messages under the size and nesting-depth limits (``limits.*``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any, Final, TypeVar
 import cattrs
 from attrs import has
 from cattrs.errors import BaseValidationError
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from dependency_injector.wiring import Provide, inject
 from quart import Response, request
 
 from domain.chat import ContentPart
@@ -20,10 +23,33 @@ from domain.errors import (
     RequestValidationError,
     UnsupportedMediaTypeError,
 )
+from entrypoints.http.json_input import decode_json
 
-__all__ = ["CONVERTER", "json_response", "read_body", "structure", "structure_query", "unstructure"]
+__all__ = [
+    "CONVERTER",
+    "WIRE_NAME",
+    "json_response",
+    "max_json_depth",
+    "read_body",
+    "read_message",
+    "structure",
+    "structure_query",
+    "unstructure",
+    "wire_names",
+]
 
 T = TypeVar("T")
+
+# attrs field metadata: the field's name in JSON and query strings when Python cannot spell it (``from`` is a
+# keyword, so ``from_: ... = field(metadata={WIRE_NAME: "from"})``). The converter and the OpenAPI document both
+# read it, so they cannot disagree.
+WIRE_NAME: Final = "wire_name"
+
+
+def wire_names(cls: Any) -> dict[str, str]:
+    """Attribute name -> wire name for the fields of attrs class ``cls`` that declare ``WIRE_NAME`` (else empty)."""
+    fields = getattr(cls, "__attrs_attrs__", ()) if isinstance(cls, type) else ()
+    return {a.name: a.metadata[WIRE_NAME] for a in fields if WIRE_NAME in a.metadata}
 
 
 def _strict_str(value: object, _: type) -> str:
@@ -60,6 +86,14 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict_int)
     converter.register_structure_hook(float, _strict_float)
     converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook_factory(
+        lambda t: bool(wire_names(t)),
+        lambda t: make_dict_structure_fn(t, converter, **_renamed(t)),
+    )
+    converter.register_unstructure_hook_factory(
+        lambda t: bool(wire_names(t)),
+        lambda t: make_dict_unstructure_fn(t, converter, **_renamed(t)),
+    )
     converter.register_unstructure_hook(frozenset, lambda v: sorted(v))
     converter.register_unstructure_hook(bytes, lambda v: f"<{len(v)} bytes>")
     # ``Message.content`` is text or a list of parts: cattrs needs to be told how to tell them apart.
@@ -67,6 +101,10 @@ def _make_converter() -> cattrs.Converter:
         lambda t: t == (str | list[ContentPart]), lambda v, _: _structure_content(converter, v)
     )
     return converter
+
+
+def _renamed(cls: Any) -> dict[str, Any]:
+    return {name: override(rename=wire) for name, wire in wire_names(cls).items()}
 
 
 def _structure_content(converter: cattrs.Converter, value: object) -> str | list[ContentPart]:
@@ -111,8 +149,14 @@ def unstructure(obj: Any) -> Any:
     return CONVERTER.unstructure(obj)
 
 
-async def read_body(cls: type[T], *, max_bytes: int) -> T:
-    """Read, size-check, parse and structure the JSON body of the current request."""
+@inject
+def max_json_depth(limit: int = Provide["settings.provided.limits.max_json_depth"]) -> int:
+    """The configured nesting-depth limit for JSON from clients (``limits.max_json_depth``)."""
+    return int(limit)
+
+
+async def read_body(cls: type[T], *, max_bytes: int, max_depth: int | None = None) -> T:
+    """Read, size-check, parse (depth-checked: ``max_depth``, else the setting) and structure the JSON body."""
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaTypeError(
@@ -124,11 +168,18 @@ async def read_body(cls: type[T], *, max_bytes: int) -> T:
     raw = await request.get_data(cache=True, as_text=False)
     if len(raw) > max_bytes:
         raise PayloadTooLargeError(max_bytes)
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedRequestError(f"body is not valid JSON: {exc}") from None
+    data = decode_json(raw, max_depth=max_json_depth() if max_depth is None else max_depth)
     return structure(data, cls)
+
+
+def read_message(raw: str | bytes, *, max_bytes: int, max_depth: int | None = None) -> dict[str, Any]:
+    """One WebSocket JSON message, under the same limits as a body: a JSON object or a ``ServiceError``."""
+    if len(raw) > max_bytes:
+        raise PayloadTooLargeError(max_bytes)
+    message = decode_json(raw, max_depth=max_json_depth() if max_depth is None else max_depth, what="message")
+    if not isinstance(message, dict):
+        raise MalformedRequestError("message must be a JSON object")
+    return message
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

@@ -15,13 +15,13 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint, Response, current_app, g, websocket
 
 from domain.chat import ChatRequest, ProviderResponse
-from domain.errors import MalformedRequestError, PayloadTooLargeError, ServiceError, ValidationError
+from domain.errors import ServiceError, ValidationError
 from domain.types import CustomerId, JsonValue, StreamId
 from entrypoints.http.auth import current_auth, websocket_auth
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.errors import error_payload
 from entrypoints.http.openapi import documented
-from entrypoints.http.serialization import json_response, read_body, structure
+from entrypoints.http.serialization import json_response, read_body, read_message, structure
 from entrypoints.http.streaming import sse_response, websocket_stream
 from services.chat import ChatCaller, ChatService
 
@@ -87,10 +87,11 @@ class _ChatSocket:
     resumed.
     """
 
-    def __init__(self, service: ChatService, owner: CustomerId, max_bytes: int) -> None:
+    def __init__(self, service: ChatService, owner: CustomerId, max_bytes: int, max_depth: int) -> None:
         self._service = service
         self._owner = owner
         self._max_bytes = max_bytes
+        self._max_depth = max_depth
         self._deliveries: set[asyncio.Task[int]] = set()
 
     async def serve(self) -> None:
@@ -102,21 +103,10 @@ class _ChatSocket:
                 task.cancel()
             await asyncio.gather(*self._deliveries, return_exceptions=True)
 
-    def _parse(self, raw: str | bytes) -> dict[str, Any]:
-        if len(raw) > self._max_bytes:
-            raise PayloadTooLargeError(self._max_bytes)
-        try:
-            message = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedRequestError(f"message is not valid JSON: {exc}") from None
-        if not isinstance(message, dict):
-            raise MalformedRequestError("message must be a JSON object")
-        return message
-
     async def _handle(self, raw: str | bytes) -> None:
         ref: JsonValue = None
         try:
-            message = self._parse(raw)
+            message = read_message(raw, max_bytes=self._max_bytes, max_depth=self._max_depth)
             ref = message.get("id") if isinstance(message.get("id"), str | int) else None
             kind = message.get("type")
             if kind == "cancel":
@@ -145,11 +135,11 @@ class _ChatSocket:
 @documented(
     "Chat over a WebSocket: send chat requests, receive each one's stream events (several streams per socket)",
     tags=["chat"],
-    errors=(401, 403),
 )
 async def chat_socket(
     service: ChatService = Provide["chat_service"],
     max_bytes: int = Provide["settings.provided.limits.max_ws_message_bytes"],
+    max_depth: int = Provide["settings.provided.limits.max_json_depth"],
 ) -> None:
     auth = await websocket_auth()
-    await _ChatSocket(service, auth.customer_id, int(max_bytes)).serve()
+    await _ChatSocket(service, auth.customer_id, int(max_bytes), int(max_depth)).serve()

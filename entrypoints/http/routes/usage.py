@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from typing import Final
 
-from attrs import frozen
-from cattrs.gen import make_dict_structure_fn, override
+from attrs import field, frozen
 from dependency_injector.wiring import Provide, inject
 from quart import Blueprint, Response
 
@@ -14,7 +13,7 @@ from domain.errors import FieldError, RequestValidationError
 from entrypoints.http.auth import current_auth
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.openapi import documented
-from entrypoints.http.serialization import CONVERTER, json_response, structure_query
+from entrypoints.http.serialization import WIRE_NAME, json_response, structure_query
 from ports.usage import GroupBy
 from services.usage import UsageReport, UsageService
 
@@ -28,15 +27,9 @@ _DATE_HINT: Final = "expected an ISO 8601 date or date-time, e.g. 2026-11-01 or 
 class UsageQuery:
     """``?from=&to=&group_by=``: ISO 8601 dates or date-times (UTC when no offset; a date means its midnight)."""
 
-    from_: str | None = None
+    from_: str | None = field(default=None, metadata={WIRE_NAME: "from"})  # ``from`` is a Python keyword
     to: str | None = None
     group_by: GroupBy = "model"
-
-
-# ``from`` is a Python keyword: the attribute is ``from_``, the query parameter ``from``.
-CONVERTER.register_structure_hook(
-    UsageQuery, make_dict_structure_fn(UsageQuery, CONVERTER, from_=override(rename="from"))
-)
 
 
 def parse_instant(value: str | None, field: str) -> datetime | None:
