@@ -50,8 +50,10 @@ def _blocks(message: Message) -> list[dict[str, Any]]:
     for call in message.tool_calls:
         try:
             arguments = json.loads(call.arguments or "{}")
-        except ValueError as exc:
-            raise ValidationError("messages.tool_calls.arguments", f"call {call.id!r} has invalid JSON") from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past the decoder's depth (a 500 else)
+            raise ValidationError(
+                "messages.tool_calls.arguments", f"call {call.id!r} has invalid or too deeply nested JSON"
+            ) from exc
         blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
     return blocks
 

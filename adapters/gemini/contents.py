@@ -59,8 +59,10 @@ def _parts(message: Message, call_names: dict[str, str]) -> list[types.Part]:
     for call in message.tool_calls:
         try:
             args = json.loads(call.arguments or "{}")
-        except ValueError as exc:
-            raise ValidationError("messages.tool_calls.arguments", f"call {call.id!r} has invalid JSON") from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past the decoder's depth (a 500 else)
+            raise ValidationError(
+                "messages.tool_calls.arguments", f"call {call.id!r} has invalid or too deeply nested JSON"
+            ) from exc
         call_names[call.id] = call.name
         parts.append(types.Part(function_call=types.FunctionCall(id=call.id, name=call.name, args=args)))
     return parts
