@@ -32,6 +32,7 @@ from adapters.sqlalchemy.engine import SqlAlchemyHealthCheck, engine_resource
 from adapters.sqlalchemy.ledger import ledger_options, usage_ledger_resource
 from adapters.sqlalchemy.migrator import AlembicSchemaMigrator, schema_resource
 from adapters.structlog.setup import logging_resource
+from adapters.tiktoken import TiktokenTokenCounter  # chat: estimates for cut streams
 from domain.errors import ConfigurationError  # streaming
 from ports.auth import KeySource, TokenMinter, TokenVerifier
 from ports.health import HealthCheck
@@ -40,6 +41,7 @@ from ports.metrics_export import MetricsExporter
 from ports.schema import SchemaMigrator
 from ports.stream_log import StreamLog  # streaming
 from ports.text import TextProvider  # providers
+from ports.tokens import TokenCounter  # chat
 from ports.usage import UsageLedger
 from services.chat import ChatService, RetryPolicy  # chat
 from services.readiness import ReadinessService
@@ -113,6 +115,7 @@ def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
         deadline_s=config.retry_deadline_s,
         base_delay_s=config.retry_base_delay_s,
         max_delay_s=config.retry_max_delay_s,
+        idle_timeout_s=config.request_timeout_s,
     )
 
 
@@ -121,7 +124,11 @@ def _redis_stream_log(client: Redis | None, config: StreamingSettings) -> Stream
     if client is None:
         raise ConfigurationError("redis.url", "required when streaming.backend = redis (SWITCHYARD_REDIS_URL)")
     return RedisStreamLog(
-        client, prefix=config.redis_prefix, max_events=config.max_events_per_stream, ttl_s=config.ttl_s
+        client,
+        prefix=config.redis_prefix,
+        max_events=config.max_events_per_stream,
+        ttl_s=config.ttl_s,
+        lease_s=config.producer_lease_s,
     )
 
 
@@ -133,6 +140,10 @@ def _streaming_config(config: StreamingSettings) -> StreamingConfig:
         first_consumer_s=config.first_consumer_s,
         # Readers of a locally produced stream skip the Redis round trip for recent events; the memory log is local.
         local_tail=256 if config.backend == "redis" else 0,
+        producer_lease_s=config.producer_lease_s,
+        finalize_attempts=config.finalize_attempts,
+        # A reader rides out a log outage as long as a producer's lease lasts: the same bound on "no answer".
+        outage_s=config.producer_lease_s,
     )
 
 
@@ -195,6 +206,9 @@ class Container(containers.DeclarativeContainer):
             InMemoryStreamLog,
             max_events=settings.provided.streaming.max_events_per_stream,
             ttl_s=settings.provided.streaming.ttl_s,
+            lease_s=settings.provided.streaming.producer_lease_s,
+            max_finished=settings.provided.streaming.max_finished_streams,
+            max_finished_bytes=settings.provided.streaming.max_finished_bytes,
         ),
         redis=providers.Singleton(_redis_stream_log, redis_client, settings.provided.streaming),
     )
@@ -208,7 +222,9 @@ class Container(containers.DeclarativeContainer):
     # --- services ---------------------------------------------------------------------------------------------
     readiness: providers.Provider[ReadinessService] = providers.Singleton(ReadinessService, health_checks)
     usage: providers.Provider[UsageService] = providers.Singleton(UsageService, usage_ledger)  # persistence
-    # --- chat: dispatch with retries/fallbacks; streams through the StreamingManager
+    # --- chat: dispatch with retries/fallbacks; streams through the StreamingManager; cut streams billed on
+    # tiktoken estimates (its encoding loads on the first estimate, not here)
+    token_counter: providers.Provider[TokenCounter] = providers.Singleton(TiktokenTokenCounter)
     chat_service: providers.Provider[ChatService] = providers.Singleton(
         ChatService,
         provider_registry,
@@ -216,6 +232,7 @@ class Container(containers.DeclarativeContainer):
         usage_ledger,
         metrics,
         providers.Callable(_retry_policy, settings.provided.providers),
+        tokens=token_counter,
     )
 
 

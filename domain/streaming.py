@@ -4,6 +4,11 @@ A stream belongs to one customer, carries a *generation* (bumped each time a com
 superseded producer is fenced out) and an ordered log of events numbered ``seq = 1, 2, 3 ...``. Exactly one terminal
 event (``done``, ``error`` or ``cancelled``) ends it, and nothing may follow. A reader that asks for events after a
 ``seq`` that has been trimmed away receives a synthetic ``gap`` event first, never a silent hole.
+
+A producer holds a renewable *lease* on its stream (``StreamInfo.lease_until``, wall-clock seconds): each write by the
+current generation and each renewal extends it. When the lease has run out the producer is presumed dead (its
+process was killed, its host lost) and whoever serves a reader ends the stream with ``producer_lost``, fenced like any
+completion, so no reader waits for a terminal event that nobody will write.
 """
 
 from __future__ import annotations
@@ -34,7 +39,9 @@ __all__ = [
     "StreamStatus",
     "check_publishable",
     "gap_event",
+    "lost_event",
     "new_stream_id",
+    "producer_lost",
     "sequence_problems",
     "status_for_terminal",
 ]
@@ -117,11 +124,17 @@ class StreamInfo:
     created_at: float = 0.0
     last_seen: float = 0.0
     meta: Mapping[str, JsonValue] = field(factory=dict)
+    lease_until: float = 0.0
+    """When the producer's lease runs out (wall-clock seconds; 0: no producer holds one)."""
 
     @property
     def finished(self) -> bool:
         """Whether the terminal event has been written."""
         return self.status != "open"
+
+    def lease_lapsed(self, now: float) -> bool:
+        """Whether an open stream's producer let its lease run out (a hint: the log decides, with its own clock)."""
+        return not self.finished and 0 < self.lease_until < now
 
 
 @frozen
@@ -136,10 +149,16 @@ class LogRead:
     first_seq: int
     last_seq: int
     status: StreamStatus
+    lease_until: float = 0.0
+    """The producer's lease as the log knows it (0: none, or not known to this read)."""
 
     def missing_after(self, after: int) -> bool:
         """Whether events right after ``after`` were trimmed away."""
         return self.first_seq > after + 1
+
+    def lease_lapsed(self, now: float) -> bool:
+        """Whether the stream is open and its producer's lease has run out (a hint, as ``StreamInfo.lease_lapsed``)."""
+        return self.status == "open" and 0 < self.lease_until < now
 
 
 @frozen
@@ -186,6 +205,15 @@ class Outcome:
         return cls(CANCELLED, {"reason": reason})
 
 
+def producer_lost(lease_s: float) -> Outcome:
+    """The end of a stream whose producer stopped renewing its lease: retryable, the request may be sent again."""
+    return Outcome.error(
+        "producer_lost",
+        f"the process producing this stream stopped answering (no lease renewal for {lease_s:g} s)",
+        retryable=True,
+    )
+
+
 def status_for_terminal(event_type: str) -> StreamStatus:
     """The stream status a terminal event type leads to."""
     if event_type == DONE:
@@ -216,6 +244,16 @@ def gap_event(stream_id: StreamId, after: int, first_seq: int, ts: float) -> Str
     return StreamEvent(
         stream_id, first_seq - 1, GAP, {"from_seq": after + 1, "to_seq": first_seq - 1, "reason": "trimmed"}, ts
     )
+
+
+def lost_event(stream_id: StreamId, after: int, code: str, message: str, ts: float) -> StreamEvent:
+    """A terminal ``error`` made for one reader when the log itself lost the stream (or stayed unreachable).
+
+    Nothing else can end such a stream for that reader: the log holds no terminal event to deliver. It carries
+    ``seq = after + 1`` so the reader's sequence stays gap-free, and says it is ``synthetic`` (not in the log).
+    """
+    payload: dict[str, JsonValue] = {"code": code, "message": message, "retryable": True, "synthetic": True}
+    return StreamEvent(stream_id, after + 1, ERROR, payload, ts)
 
 
 def sequence_problems(events: Iterable[StreamEvent], *, after: int = 0) -> list[str]:

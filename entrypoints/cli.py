@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import secrets
 import sys
@@ -46,9 +45,8 @@ def _needs_dev_secret(settings: Settings) -> bool:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from hypercorn.config import Config
-
     from container import build_container
+    from entrypoints.serve import hypercorn_config, serve_in_process, serve_workers
 
     if args.host:
         os.environ["SWITCHYARD_HTTP_HOST"] = args.host
@@ -67,15 +65,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         dev_token = minter.mint("dev", email="dev@localhost", ttl_s=7 * 86400)
     build_container(settings).token_verifier()  # auth: fail fast on a short secret, unreadable keys, alg 'none'
 
-    config = Config()
-    config.bind = [f"{settings.http.host}:{settings.http.port}"]
-    config.workers = settings.http.workers
-    config.graceful_timeout = settings.http.graceful_timeout_s
-    config.keep_alive_timeout = settings.http.keep_alive_s
-    config.accesslog = None
-    # A Logger (not a path) makes Hypercorn log through the root handler, which structlog formats and redacts;
-    # None would drop its error messages altogether.
-    config.errorlog = logging.getLogger("hypercorn.error")
+    config = hypercorn_config(settings)  # graceful shutdown and the listen backlog: see entrypoints/serve.py
     url = f"http://{settings.http.host}:{settings.http.port}"
     print(f"Switchyard {_version()} ({settings.app.env}) listening on {url}  (docs: {url}/docs)", flush=True)
     if dev_token:
@@ -83,27 +73,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f'  try: curl -H "Authorization: Bearer {dev_token}" {url}/api/v1/models', flush=True)
 
     if settings.http.workers > 1:
-        from hypercorn.run import run
-
         _prepare_multiprocess_metrics(settings)  # observability: before any worker imports prometheus_client
-
-        config.application_path = "entrypoints.asgi:app"
-        return run(config)
-
-    from hypercorn.asyncio import serve
+        return serve_workers(config, settings.http.workers)
 
     from entrypoints.http.app import create_app, freeze_heap_after_start
 
     app = create_app(build_container(settings))
     freeze_heap_after_start(app)  # performance: no full-GC walks of the start-up heap while serving
-    runner: Callable[[Any], Any] = asyncio.run
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is optional on some platforms
-        pass
-    runner(serve(app, config, mode="asgi"))
+    serve_in_process(app, config)
     return 0
 
 

@@ -3,6 +3,11 @@
 The StreamingManager writes through it and every consumer reads from it by cursor, so a consumer in another process
 (sharing the backend) can resume a stream produced here. Writes are fenced by the stream's *generation*: a writer
 holding an older generation is refused, which is how a superseded producer is kept from writing.
+
+Every log is built with a producer lease length: ``advance_generation``, each ``append`` and ``renew`` extend the
+current generation's lease to *now + lease*; ``reap`` ends an open stream whose lease has run out (its producer is
+presumed dead), atomically and at most once, by bumping the generation (fencing that producer) and writing the
+terminal event.
 """
 
 from __future__ import annotations
@@ -41,6 +46,15 @@ class StreamLog(Protocol):
 
     async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:
         """Append the terminal event and close the stream, atomically, if ``generation`` is current and it is open."""
+        ...
+
+    async def renew(self, stream_id: StreamId, generation: int) -> None:
+        """Extend the lease of ``generation`` (a silent producer's heartbeat); fenced like ``append``."""
+        ...
+
+    async def reap(self, stream_id: StreamId, outcome: Outcome) -> StreamEvent | None:
+        """End the stream with ``outcome`` if it is open and its lease has run out (by the log's clock), fencing the
+        lapsed producer; ``None`` when the lease is live, absent or the stream has already ended."""
         ...
 
     async def read(self, stream_id: StreamId, after: int, limit: int) -> LogRead:

@@ -346,6 +346,8 @@ class ChatService:
         plan = self.plan(request)
 
         async def produce(publisher: StreamPublisher) -> Mapping[str, JsonValue] | None:
+            # Silent vendors end as provider_timeout (retried within the deadline), as when not streaming.
+            publisher.expect_silence(max(self.policy.idle_timeout_s, self.policy.deadline_s))
             async with aclosing(self.run(plan, caller, stream_id=publisher.stream_id)) as items:
                 async for item in items:
                     if isinstance(item, Completed):

@@ -1,10 +1,20 @@
-"""Driven adapter: the Redis client as a container resource (``None`` when Redis is not configured) and its check."""
+"""Driven adapter: the Redis client as a container resource (``None`` when Redis is not configured) and its check.
+
+A Redis restart or failover leaves every pooled connection dead. Commands are retried on connection errors (with
+jittered backoff, ``redis.retry_attempts`` times) and a connection idle longer than ``redis.health_check_interval_s``
+is PINGed before use, so a restart costs at most the commands in flight at that moment instead of failing once per
+pooled connection. Timeouts are not retried: a command that timed out may have run, and a retried append would then
+be written twice.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from settings.model import RedisSettings
 
@@ -21,6 +31,12 @@ async def redis_resource(settings: RedisSettings) -> AsyncIterator[Redis | None]
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.socket_timeout_s,
         decode_responses=False,
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.05, cap=1.0),
+            settings.retry_attempts,
+            supported_errors=(RedisConnectionError,),
+        ),
+        health_check_interval=settings.health_check_interval_s,
     )
     try:
         yield client

@@ -3,7 +3,9 @@
 Layout per stream (hash-tagged, so both keys live in one cluster slot): ``<prefix>{<id>}:meta`` is a hash (owner,
 kind, gen, status, last_seq, created, seen, meta) and ``<prefix>{<id>}:log`` a Redis Stream whose entry ids are
 ``<seq>-0``. Appends and the finalize run in one Lua script that checks the generation and the status before
-``XADD ... MAXLEN ~ n``, so a superseded producer can never write, and both keys get their TTL refreshed. Readers
+``XADD ... MAXLEN ~ n``, so a superseded producer can never write, and both keys get their TTL refreshed. The
+producer lease (``lease`` in meta) is kept on the Redis server's clock; ``reap`` checks and ends a lapsed stream in
+one script, so two instances reaping at once write one terminal event. Readers
 use ``XRANGE`` from their cursor and block in ``XREAD`` for new entries; any process sharing the Redis can read and
 resume a stream another process produces.
 
@@ -62,6 +64,7 @@ class RedisStreamLog:
         prefix: str = "switchyard:stream:",
         max_events: int = 10_000,
         ttl_s: float = 3600.0,
+        lease_s: float = 10.0,
         max_block_s: float = 2.0,
         max_in_flight: int = 64,
         max_blocking: int = 16,
@@ -70,6 +73,7 @@ class RedisStreamLog:
         self._prefix = prefix
         self._max_events = max_events
         self._ttl_ms = max(1, int(ttl_s * 1000))
+        self._lease_ms = max(1, int(lease_s * 1000))
         self._max_block_ms = max(1, int(max_block_s * 1000))
         self._gate = asyncio.Semaphore(max_in_flight)
         self._blocking = asyncio.Semaphore(max_blocking)
@@ -77,6 +81,8 @@ class RedisStreamLog:
         self._advance = client.register_script(_script("advance"))
         self._write = client.register_script(_script("write"))
         self._touch = client.register_script(_script("touch"))
+        self._renew = client.register_script(_script("renew"))
+        self._reap = client.register_script(_script("reap"))
 
     def _keys(self, stream_id: StreamId) -> tuple[str, str]:
         base = f"{self._prefix}{{{stream_id}}}"
@@ -122,11 +128,13 @@ class RedisStreamLog:
             created_at=float(raw[b"created"]),
             last_seen=float(raw.get(b"seen", b"0")),
             meta=json.loads(raw.get(b"meta", b"{}")),
+            lease_until=int(raw.get(b"lease", b"0")) / 1000,
         )
 
     async def advance_generation(self, stream_id: StreamId) -> int:
         meta, _ = self._keys(stream_id)
-        result = int(await self._call("advance_generation", lambda: self._advance(keys=[meta], args=[])))
+        args = [self._lease_ms]
+        result = int(await self._call("advance_generation", lambda: self._advance(keys=[meta], args=args)))
         if result == _NOT_FOUND:
             raise NotFoundError("stream not found", context={"stream_id": stream_id})
         if result == _CLOSED:
@@ -139,6 +147,7 @@ class RedisStreamLog:
         ts = time.time()
         body = json.dumps(dict(payload), separators=(",", ":"))
         args: list[str | int] = [generation, type, body, repr(ts), self._max_events, self._ttl_ms, status]
+        args.append(self._lease_ms)
         result: Sequence[int] = await self._call("append", lambda: self._write(keys=self._keys(stream_id), args=args))
         seq, current = int(result[0]), int(result[1])
         if seq == _NOT_FOUND:
@@ -162,6 +171,31 @@ class RedisStreamLog:
     async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:
         return await self._written(stream_id, generation, outcome.type, outcome.payload, outcome.type)
 
+    async def renew(self, stream_id: StreamId, generation: int) -> None:
+        meta, _ = self._keys(stream_id)
+        args = [generation, self._lease_ms]
+        result = int(await self._call("renew", lambda: self._renew(keys=[meta], args=args)))
+        if result == _NOT_FOUND:
+            raise NotFoundError("stream not found", context={"stream_id": stream_id})
+        if result == _STALE:
+            raise CompletionOwnershipError(
+                "stale generation: a newer producer owns this stream",
+                context={"stream_id": stream_id, "generation": generation},
+            )
+        if result == _CLOSED:
+            raise StreamClosedError(stream_id)
+
+    async def reap(self, stream_id: StreamId, outcome: Outcome) -> StreamEvent | None:
+        ts = time.time()
+        body = json.dumps(dict(outcome.payload), separators=(",", ":"))
+        args: list[str | int] = [outcome.type, body, repr(ts), self._max_events, self._ttl_ms, outcome.type]
+        seq = int(await self._call("reap", lambda: self._reap(keys=self._keys(stream_id), args=args)))
+        if seq == _NOT_FOUND:
+            raise NotFoundError("stream not found", context={"stream_id": stream_id})
+        if seq == 0:
+            return None
+        return StreamEvent(stream_id, seq, outcome.type, outcome.payload, ts)
+
     async def read(self, stream_id: StreamId, after: int, limit: int) -> LogRead:
         meta, log = self._keys(stream_id)
 
@@ -178,7 +212,7 @@ class RedisStreamLog:
         info = self._info(stream_id, raw)
         events = tuple(self._event(stream_id, entry_id, fields) for entry_id, fields in entries) if limit > 0 else ()
         first_seq = _seq_of(first[0][0]) if first else 0
-        return LogRead(events, first_seq, info.last_seq, info.status)
+        return LogRead(events, first_seq, info.last_seq, info.status, info.lease_until)
 
     @staticmethod
     def _event(stream_id: StreamId, entry_id: bytes, fields: Mapping[bytes, bytes]) -> StreamEvent:

@@ -12,7 +12,7 @@ from typing import Any
 from dependency_injector.containers import Container
 from quart import Quart
 
-from entrypoints.http import auth, context, errors
+from entrypoints.http import auth, context, errors, shutdown
 from entrypoints.http.routes import chat as chat_routes  # chat
 from entrypoints.http.routes import docs, health
 from entrypoints.http.routes import metrics as metrics_routes  # observability
@@ -39,6 +39,7 @@ def create_app(container: Container) -> Quart:
     container.wire(packages=["entrypoints.http"])
 
     context.install_request_context(app)
+    shutdown.install_drain(app)  # streaming: what a stopping server finishes first (see entrypoints/serve.py)
     auth.install_auth(app)
     errors.register_error_handlers(app)
     for blueprint in (health.blueprint, docs.blueprint):

@@ -5,12 +5,14 @@ Both channels send the same message for an event: ``{"type", "seq", "stream_id",
 ``streaming.keepalive_s`` of silence, and ends the response right after the terminal event. Every write has a send
 timeout (``streaming.send_timeout_s``): a client that stops reading is cut off instead of pinning the server. A
 consumer dropped for lagging gets a final ``disconnect`` message (no ``id``, so ``Last-Event-ID`` still points at the
-last event it received) and can resume.
+last event it received) and can resume. Every delivery is counted by the app's ``Drain``, so a shutting-down server
+waits for the terminal events to go out before it closes connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
@@ -24,6 +26,7 @@ from domain.errors import ServiceError
 from domain.streaming import ConsumerLaggedError, StreamEvent
 from domain.types import CustomerId, StreamId
 from entrypoints.http.errors import error_payload
+from entrypoints.http.shutdown import Drain, current_drain
 from services.streaming.manager import StreamingManager
 
 __all__ = [
@@ -84,27 +87,37 @@ def _cut_off(task: asyncio.Task[Any] | None, stream_id: StreamId) -> None:
         task.cancel()
 
 
+def _delivering(drain: Drain | None) -> contextlib.AbstractContextManager[None]:
+    return drain.delivering() if drain is not None else contextlib.nullcontext()
+
+
 async def _sse_body(
-    manager: StreamingManager, stream_id: StreamId, owner: CustomerId, after: int, options: DeliveryOptions
+    manager: StreamingManager,
+    stream_id: StreamId,
+    owner: CustomerId,
+    after: int,
+    options: DeliveryOptions,
+    drain: Drain | None = None,
 ) -> AsyncIterator[bytes]:
     # Quart iterates the body in the task that writes to the socket, so cancelling it aborts a stuck write.
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     cursor = after
-    yield f"retry: {options.retry_ms}\n\n".encode()
-    try:
-        async for event in manager.watch(stream_id, owner=owner, after=after, idle_s=options.keepalive_s):
-            chunk = _KEEPALIVE if event is None else sse_frame(event)
-            deadline = loop.call_later(options.send_timeout_s, _cut_off, task, stream_id)
-            try:
-                yield chunk
-            finally:
-                deadline.cancel()
-            if event is not None:
-                cursor = event.seq
-    except ServiceError as exc:  # dropped for lagging, or the log became unavailable: say so, then end
-        _log.info("stream_consumer_disconnected", stream_id=stream_id, error=exc.code, after=cursor)
-        yield f"event: disconnect\ndata: {_dumps(_disconnect(stream_id, cursor, exc))}\n\n".encode()
+    with _delivering(drain):
+        yield f"retry: {options.retry_ms}\n\n".encode()
+        try:
+            async for event in manager.watch(stream_id, owner=owner, after=after, idle_s=options.keepalive_s):
+                chunk = _KEEPALIVE if event is None else sse_frame(event)
+                deadline = loop.call_later(options.send_timeout_s, _cut_off, task, stream_id)
+                try:
+                    yield chunk
+                finally:
+                    deadline.cancel()
+                if event is not None:
+                    cursor = event.seq
+        except ServiceError as exc:  # dropped for lagging, or the log became unavailable: say so, then end
+            _log.info("stream_consumer_disconnected", stream_id=stream_id, error=exc.code, after=cursor)
+            yield f"event: disconnect\ndata: {_dumps(_disconnect(stream_id, cursor, exc))}\n\n".encode()
 
 
 async def sse_response(
@@ -122,7 +135,7 @@ async def sse_response(
     by someone else.
     """
     await manager.describe(stream_id, owner=owner)
-    body = _sse_body(manager, stream_id, owner, after, options or delivery_options())
+    body = _sse_body(manager, stream_id, owner, after, options or delivery_options(), current_drain())
     response = Response(
         body,
         status=200,
@@ -154,13 +167,14 @@ async def websocket_stream(
     """
     opts = options or delivery_options()
     cursor = after
-    try:
-        async for event in manager.watch(stream_id, owner=owner, after=after, idle_s=opts.keepalive_s):
-            if event is None:
-                await _send({"type": "ping"}, opts.send_timeout_s)
-                continue
-            await _send(event_message(event), opts.send_timeout_s)
-            cursor = event.seq
-    except ServiceError as exc:
-        await _send(_disconnect(stream_id, cursor, exc), opts.send_timeout_s)
+    with _delivering(current_drain()):
+        try:
+            async for event in manager.watch(stream_id, owner=owner, after=after, idle_s=opts.keepalive_s):
+                if event is None:
+                    await _send({"type": "ping"}, opts.send_timeout_s)
+                    continue
+                await _send(event_message(event), opts.send_timeout_s)
+                cursor = event.seq
+        except ServiceError as exc:
+            await _send(_disconnect(stream_id, cursor, exc), opts.send_timeout_s)
     return cursor

@@ -24,6 +24,11 @@ class StreamPublisher(Protocol):
         """Append one event; returns its seq. Raises ``StreamClosedError`` once the stream is ending."""
         ...
 
+    def expect_silence(self, seconds: float) -> None:
+        """Say that the producer bounds its own silences to ``seconds`` (a vendor timeout it enforces itself), so
+        the stall watchdog, the last-resort guard, waits past that instead of ending the stream first."""
+        ...
+
 
 Producer = Callable[[StreamPublisher], Awaitable[Mapping[str, JsonValue] | None]]
 """The upstream work: publishes through the publisher, returns the ``done`` payload (or raises)."""
@@ -47,3 +52,6 @@ class RunPublisher:
 
     async def publish(self, type: str, payload: Mapping[str, JsonValue]) -> int:
         return await self._publish(self._run, self._generation, type, payload)
+
+    def expect_silence(self, seconds: float) -> None:
+        self._run.silence_s = max(self._run.silence_s, seconds)

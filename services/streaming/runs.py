@@ -10,7 +10,7 @@ import asyncio
 
 from attrs import frozen
 
-from domain.streaming import CompletionToken, LogRead, StreamEvent
+from domain.streaming import CompletionToken, LogRead, Outcome, StreamEvent
 from domain.types import CustomerId, StreamId
 
 __all__ = ["Run", "Signal", "StreamingConfig"]
@@ -34,10 +34,19 @@ class StreamingConfig:
     local_tail: int = 0
     """Recent events a producing process keeps for its own readers (0: off). Saves a log round trip per wake-up
     when the log is remote (Redis); pointless for the in-memory log."""
+    producer_lease_s: float = 10.0
+    """The stream log's producer lease (the same setting built it): a producer silent for a third of it renews,
+    and readers end a stream whose lease lapsed with ``producer_lost``."""
+    finalize_attempts: int = 5
+    """How often the manager tries to write a terminal event the log refused to take (backend down) before it gives
+    the stream up; readers then end it themselves (``stream_lost``)."""
+    outage_s: float = 10.0
+    """How long a reader rides out an unreachable log before it ends its stream with ``stream_unavailable``."""
 
     def sweep_interval_s(self) -> float:
         """How often the watchdog looks for stalled and abandoned streams."""
-        limits = [v for v in (self.resume_grace_s, self.stall_timeout_s, self.first_consumer_s) if v > 0]
+        candidates = (self.resume_grace_s, self.stall_timeout_s, self.first_consumer_s, self.producer_lease_s / 3)
+        limits = [v for v in candidates if v > 0]
         return min(1.0, max(0.01, min(limits, default=4.0) / 4))
 
 
@@ -68,12 +77,17 @@ class Run:
     __slots__ = (
         "cancel_reason",
         "consumers",
+        "finalize_failures",
         "had_consumer",
         "idle_since",
         "kind",
         "last_activity",
         "owner",
+        "pending",
+        "renewed_at",
+        "retry_at",
         "signal",
+        "silence_s",
         "stream_id",
         "tail",
         "tail_last",
@@ -92,6 +106,13 @@ class Run:
         self.idle_since: float | None = now
         self.last_activity = now
         self.cancel_reason: str | None = None
+        self.renewed_at = now
+        self.silence_s = 0.0
+        """The longest silence the producer bounds itself (``StreamPublisher.expect_silence``)."""
+        self.pending: Outcome | None = None
+        """The outcome whose terminal write failed (the backend was down); the watchdog retries it."""
+        self.finalize_failures = 0
+        self.retry_at = 0.0
         self.signal = Signal()
         self.tail: dict[int, StreamEvent] = {}
         self.tail_last = 0

@@ -41,7 +41,7 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running_server(
-    tmp_path: Path, env: Mapping[str, str] | None = None, *, timeout_s: float = 20.0
+    tmp_path: Path, env: Mapping[str, str] | None = None, *, timeout_s: float = 60.0
 ) -> Iterator[RunningServer]:
     """Start ``switchyard serve`` with test settings (plus ``env``) and stop it afterwards."""
     port = free_port()

@@ -6,9 +6,9 @@ import pytest
 
 from adapters.anthropic.messages import messages_params
 from adapters.gemini.contents import to_contents
+from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Message, ToolCall
 from domain.errors import ValidationError
-from domain.catalog import ModelSpec
 
 DEEP = "[" * 100_000 + "]" * 100_000
 

@@ -110,11 +110,6 @@ async def test_a_silent_attempt_is_retried_before_content(manager: StreamingMana
     assert [r.outcome for r in ledger.records] == ["provider_timeout", "done"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs StreamPublisher.hold(seconds) in services/streaming (asked of the lead): the stall watchdog "
-    "still ends a chat stream first when streaming.stall_timeout_s < providers.request_timeout_s",
-)
 async def test_a_shorter_stall_watchdog_does_not_preempt_the_vendor_timeout() -> None:
     """With the watchdog set shorter than the vendor bound, a streamed silent vendor still ends as provider_timeout."""
     streams = StreamingManager(InMemoryStreamLog(), config=StreamingConfig(stall_timeout_s=IDLE_S / 2))

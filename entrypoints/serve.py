@@ -1,0 +1,185 @@
+"""Entrypoint: run the Quart app on Hypercorn, in this process or in N spawned workers, and stop it gracefully.
+
+Hypercorn on its own, at SIGTERM, stops accepting, waits ``graceful_timeout`` for connections, cancels the rest and
+only then runs the app's lifespan shutdown: too late to tell a connected client how its stream ended. So every
+serving process here hands Hypercorn a ``shutdown_trigger`` that, on SIGTERM or SIGINT, first awaits
+``entrypoints.http.shutdown.drain(app)`` (new streams refused, running ones finish within ``http.shutdown_grace_s``,
+the rest end with ``cancelled``/``shutdown``, terminal events delivered, WebSockets closed with 1001). Hypercorn's
+``graceful_timeout`` (``http.graceful_timeout_s``) starts only after that, for connections still finishing a write.
+
+With workers the parent owns the listening sockets and a stop event, which it sets on SIGTERM/SIGINT, and waits for
+every worker to finish its drain. (``hypercorn.run`` gives a worker no early shutdown hook, and terminates the other
+workers as soon as the first one exits, cutting their drains short.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import multiprocessing
+import signal
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event as ProcessEvent
+from typing import Any
+
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.config import Config, Sockets
+from hypercorn.utils import wrap_app
+from quart import Quart
+
+from domain.errors import ConfigurationError
+from entrypoints.http.shutdown import drain
+from settings import Settings
+
+__all__ = ["hypercorn_config", "serve_in_process", "serve_workers"]
+
+_log = logging.getLogger("switchyard.serve")
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    """Hypercorn's configuration from ``settings.http``; a value Hypercorn cannot use stops the start, named."""
+    http = settings.http
+    if http.backlog < 1:
+        raise ConfigurationError("SWITCHYARD_HTTP_BACKLOG", f"must be at least 1, got {http.backlog}")
+    if http.shutdown_grace_s < 0:
+        raise ConfigurationError("SWITCHYARD_HTTP_SHUTDOWN_GRACE_S", f"must be >= 0, got {http.shutdown_grace_s}")
+    if http.graceful_timeout_s <= 0:
+        raise ConfigurationError("SWITCHYARD_HTTP_GRACEFUL_TIMEOUT_S", f"must be > 0, got {http.graceful_timeout_s}")
+    config = Config()
+    config.bind = [f"{http.host}:{http.port}"]
+    config.workers = http.workers
+    # The listen queue: Hypercorn's default of 100 refuses connections in bursts (3% at 2,000 new connections/s).
+    config.backlog = http.backlog
+    # Counted from the end of the drain (see the module docstring), so it needs no room for the grace period.
+    config.graceful_timeout = http.graceful_timeout_s
+    config.keep_alive_timeout = http.keep_alive_s
+    config.accesslog = None
+    # A Logger (not a path) makes Hypercorn log through the root handler, which structlog formats and redacts;
+    # None would drop its error messages altogether.
+    config.errorlog = logging.getLogger("hypercorn.error")
+    return config
+
+
+def serve_in_process(app: Quart, config: Config) -> None:
+    """Serve ``app`` in this process until SIGTERM/SIGINT, then drain and stop."""
+    _run_loop(_serve(app, config, None, None))
+
+
+def serve_workers(config: Config, workers: int) -> int:
+    """Serve ``entrypoints.asgi:app`` in ``workers`` spawned processes sharing this process' listening sockets.
+
+    Returns 0 after a stop signal once every worker has drained, or the exit code of a worker that died on its own
+    (the others are then stopped too).
+    """
+    # This process only waits from here on: spare it the interpreter's final full collection of everything it
+    # imported to check the settings (seconds on a loaded machine, after the workers have long exited).
+    gc.freeze()
+    sockets = config.create_sockets()
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    # Ignored until each worker's loop installs its own handlers (spawned children inherit SIG_IGN): a signal that
+    # arrives while a worker still imports must not kill it; the stop event reaches it once it serves.
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
+    processes = [
+        context.Process(target=_worker, kwargs={"config": config, "sockets": sockets, "stop": stop}, daemon=False)
+        for _ in range(workers)
+    ]
+    try:
+        for process in processes:
+            process.start()
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, lambda *_: stop.set())
+        exit_code = 0
+        running = list(processes)
+        while running:
+            wait([process.sentinel for process in running])
+            for process in [p for p in running if p.exitcode is not None]:
+                running.remove(process)
+                if not stop.is_set():  # a worker ended on its own (a crash, a failed start): stop the rest
+                    exit_code = process.exitcode or 1
+                    stop.set()
+        return exit_code
+    finally:
+        stop.set()  # if this process fails, the workers it started drain and exit too (multiprocessing joins them)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sock in sockets.secure_sockets + sockets.insecure_sockets:
+            sock.close()
+
+
+def _worker(config: Config, sockets: Sockets, stop: ProcessEvent) -> None:  # pragma: no cover - runs in a child
+    """A spawned worker: one container and app (``entrypoints.asgi``), served until ``stop`` or a signal."""
+    from entrypoints.asgi import app
+
+    _run_loop(_serve(app, config, sockets, stop))
+
+
+def _run_loop(main: Awaitable[None]) -> None:
+    runner: Callable[[Any], Any] = asyncio.run
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is optional on some platforms
+        pass
+    runner(main)
+
+
+async def _serve(app: Quart, config: Config, sockets: Sockets | None, stop: ProcessEvent | None) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_without_cancelled_connections(loop.get_exception_handler()))
+    stopping = asyncio.Event()
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, stopping.set)
+    watcher = asyncio.create_task(_watch(stop, stopping)) if stop is not None else None
+
+    async def drained() -> None:
+        await stopping.wait()
+        try:
+            await drain(app)
+        except Exception:  # noqa: BLE001 - Hypercorn must still close up; the failure is logged
+            _log.exception("shutdown_drain_failed")
+
+    try:
+        asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
+        await worker_serve(asgi, config, sockets=sockets, shutdown_trigger=drained)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        for sig in _STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
+async def _watch(stop: ProcessEvent, stopping: asyncio.Event) -> None:
+    """Relay the parent's stop event (a multiprocessing Event cannot be awaited) to this worker's loop."""
+    while not stop.is_set():  # noqa: ASYNC110 - polled, as Hypercorn does: a thread blocked on it would hang exit
+        await asyncio.sleep(0.1)
+    stopping.set()
+
+
+_CONNECTION_CALLBACK = "StreamReaderProtocol.connection_made"
+_Handler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+def _without_cancelled_connections(previous: _Handler | None) -> _Handler:
+    """The loop's exception handler, minus one CPython 3.11 false alarm.
+
+    Python 3.11's ``StreamReaderProtocol`` logs "Exception in callback ... CancelledError" with a traceback for each
+    connection task that is cancelled (it calls ``task.exception()`` on it; fixed upstream by gh-113538). Hypercorn
+    cancels every connection still open when ``graceful_timeout`` ends: expected at shutdown, not an error.
+    """
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError) and _CONNECTION_CALLBACK in repr(
+            context.get("handle")
+        ):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    return handle
