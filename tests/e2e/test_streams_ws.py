@@ -79,3 +79,11 @@ def test_websocket_foreign_stream_and_bad_messages(server: RunningServer) -> Non
         ws.send("not json")
         with pytest.raises(Exception, match="4400"):
             ws.recv(timeout=5)
+
+
+def test_websocket_too_deep_message_closes_with_4422(server: RunningServer) -> None:
+    """A control message nested past ``limits.max_json_depth`` is refused as invalid (4422), never a crash."""
+    with _socket(server) as ws:
+        ws.send('{"type": "ping", "x": ' + "[" * 30_000 + "]" * 30_000 + "}")
+        with pytest.raises(Exception, match="4422"):
+            ws.recv(timeout=5)

@@ -189,6 +189,16 @@ async def test_ready_names_the_service_that_is_down(settings: Settings) -> None:
         assert "redis" in body["message"]
 
 
+async def test_ready_is_503_while_the_server_drains(app: Quart, client: TestClientProtocol) -> None:
+    """Once shutdown began (``drain``), /ready says so, so load balancers stop routing new work here."""
+    assert (await client.get("/ready")).status_code == 200
+    manager = await app.extensions["container"].streaming_manager()
+    await manager.drain(0.0)
+    response = await client.get("/ready")
+    assert response.status_code == 503
+    assert (await response.get_json())["data"]["context"]["down"] == ["shutdown"]
+
+
 async def test_ready_is_200_on_the_embedded_default(client: TestClientProtocol) -> None:
     """SQLite answers, so the embedded default is ready."""
     response = await client.get("/ready")

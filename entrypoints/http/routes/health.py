@@ -11,6 +11,7 @@ from entrypoints.http.envelope import api_ok
 from entrypoints.http.openapi import documented
 from entrypoints.http.serialization import json_response, unstructure
 from services.readiness import ReadinessReport, ReadinessService
+from services.streaming import StreamingManager
 
 __all__ = ["Liveness", "blueprint"]
 
@@ -35,9 +36,16 @@ async def health(version: str = Provide["version"]) -> Response:
 @blueprint.get("/ready")
 @inject
 @documented(
-    "Readiness: every configured backing service answers", response=ReadinessReport, tags=["ops"], errors=(503,)
+    "Readiness: every configured backing service answers and the process is not shutting down",
+    response=ReadinessReport,
+    tags=["ops"],
+    errors=(503,),
 )
-async def ready(readiness: ReadinessService = Provide["readiness"]) -> Response:
+async def ready(
+    readiness: ReadinessService = Provide["readiness"], streams: StreamingManager = Provide["streaming_manager"]
+) -> Response:
+    if streams.draining:  # shutting down: load balancers stop sending traffic here while running streams finish
+        raise ServiceUnavailableError("not ready: shutting down", context={"down": ["shutdown"]})
     report = await readiness.report()
     if not report.ready:
         raise ServiceUnavailableError(

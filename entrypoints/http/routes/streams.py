@@ -19,14 +19,14 @@ from attrs import frozen
 from dependency_injector.wiring import Provide, inject
 from quart import Blueprint, Response, request, websocket
 
-from domain.errors import MalformedRequestError, PayloadTooLargeError, ServiceError, ValidationError
+from domain.errors import MalformedRequestError, ServiceError, ValidationError
 from domain.streaming import StreamInfo
 from domain.types import CustomerId, StreamId
 from entrypoints.http.auth import current_auth, websocket_auth
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.errors import error_payload, ws_close_code_for
 from entrypoints.http.openapi import documented
-from entrypoints.http.serialization import json_response, read_body
+from entrypoints.http.serialization import json_response, read_body, read_message
 from entrypoints.http.streaming import sse_response, websocket_stream
 from services.streaming.demo import DemoScript, demo_producer
 from services.streaming.manager import StreamingManager
@@ -153,13 +153,8 @@ async def _close(error: ServiceError) -> None:
 
 
 def _command(raw: str | bytes) -> dict[str, Any]:
-    if len(raw) > _MAX_CONTROL_BYTES:
-        raise PayloadTooLargeError(_MAX_CONTROL_BYTES)
-    try:
-        message = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedRequestError("WebSocket messages must be JSON objects") from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+    message = read_message(raw, max_bytes=_MAX_CONTROL_BYTES)  # size, JSON, nesting depth: as every body
+    if not isinstance(message.get("type"), str):
         raise MalformedRequestError("WebSocket messages must be JSON objects with a string `type`")
     return message
 
