@@ -49,7 +49,11 @@ async def _no_sleep(_seconds: float) -> None:
 
 
 def _service(
-    script: Script, *, streams: StreamingManager | None = None, counter: WordTokenCounter | None = None
+    script: Script,
+    *,
+    streams: StreamingManager | None = None,
+    counter: WordTokenCounter | None = None,
+    policy: RetryPolicy | None = None,
 ) -> tuple[ChatService, InMemoryUsageLedger]:
     registry = ProviderRegistry([PRICED], {"scripted": ScriptedTextProvider(script, name="scripted")})
     ledger = InMemoryUsageLedger()
@@ -58,7 +62,7 @@ def _service(
         streams,
         ledger,
         NullMetrics(),
-        RetryPolicy(max_retries=0),
+        policy or RetryPolicy(max_retries=0),
         sleep=_no_sleep,
         tokens=counter if counter is not None else WordTokenCounter(),
     )
@@ -134,14 +138,16 @@ async def test_reader_gone_past_grace_bills_what_was_delivered() -> None:
         await streams.aclose()
 
 
-async def test_stall_watchdog_cut_bills_what_was_delivered() -> None:
-    """A stream the stall watchdog ends is billed the delivered words (the vendor's own timeout is longer here)."""
-    streams = StreamingManager(InMemoryStreamLog(), config=StreamingConfig(stall_timeout_s=0.2))
+async def test_a_vendor_gone_silent_mid_stream_is_billed_what_was_delivered() -> None:
+    """A vendor silent after 2 chunks ends the stream with its timeout (not the watchdog, though shorter): billed 2."""
+    streams = StreamingManager(InMemoryStreamLog(), config=StreamingConfig(stall_timeout_s=0.05))
     try:
-        chat, ledger = _service([*(TextDelta(c) for c in CHUNKS[:2]), HANG], streams=streams)
+        policy = RetryPolicy(max_retries=0, idle_timeout_s=0.3, deadline_s=0.3)
+        chat, ledger = _service([*(TextDelta(c) for c in CHUNKS[:2]), HANG], streams=streams, policy=policy)
         _, events = await _stream_until(streams, chat, 2)
-        assert [e.type async for e in events][-1] == "error"
-        _assert_estimated(await _recorded(ledger), "cancelled", 2)
+        last = [e async for e in events][-1]
+        assert (last.type, last.payload["code"]) == ("error", "provider_timeout")
+        _assert_estimated(await _recorded(ledger), "provider_timeout", 2)
     finally:
         await streams.aclose()
 
