@@ -8,14 +8,16 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: run test check bench fmt lock env clean
+.PHONY: run test check bench mutate fmt lock env clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5"
 
+# --compile-bytecode: imports read .pyc files even where PYTHONDONTWRITEBYTECODE is set (every server start in the
+# e2e tests would otherwise compile the vendor SDKs again: ~10 s of CPU each).
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-groups
+	$(UV) sync --frozen --all-groups --compile-bytecode
 	@touch $@
 
 env: $(VENV)/.synced
@@ -34,6 +36,12 @@ check: env
 
 bench: env
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
+# Mutation testing of the stream core (not in CI: ~30 min on 2 idle cores); resumes an interrupted run.
+# Writes benchmarks/results/mutation.md. MUTATE_ARGS: --only KEY (or lua), --fresh, --budget-min N, --jobs N,
+# --report-only (rewrite the report from the last verdicts). Needs Redis for the Lua pass.
+mutate: env
+	$(VENV)/bin/python -m benchmarks.mutation $(MUTATE_ARGS)
 
 fmt: env
 	$(VENV)/bin/ruff format .

@@ -89,13 +89,20 @@ class RedisStreamLog:
         return f"{base}:meta", f"{base}:log"
 
     async def _call(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+        task = asyncio.current_task()
+        cancelling = task.cancelling() if task is not None else 0
         try:
             async with self._gate:
-                return await call()
+                result = await call()
         except RedisError as exc:
             raise ServiceUnavailableError(
                 f"redis did not answer ({op})", context={"backend": "redis", "operation": op}
             ) from exc
+        # redis-py sends through asyncio.wait_for, which on Python 3.11 can swallow a cancellation that lands as the
+        # send completes: the command returns as if nothing happened and a cancelled reader would read on forever.
+        if task is not None and task.cancelling() > cancelling:
+            raise asyncio.CancelledError
+        return result
 
     async def create(self, info: StreamInfo) -> None:
         keys = self._keys(info.stream_id)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.memory.stream_log import InMemoryStreamLog
+from adapters.redis.stream_log import RedisStreamLog
 from domain.errors import CompletionOwnershipError, NotFoundError
 from domain.streaming import Outcome, StreamClosedError, StreamInfo
 from domain.types import StreamId
 from ports.stream_log import StreamLog
-from tests.fakes.streaming import ALICE, stream_log
+from tests.fakes.clock import FakeClock
+from tests.fakes.streaming import ALICE, BOB, redis_log, stream_log
+from tests.support.services import require_service
 
 SID = StreamId("st_contract")
 
@@ -130,3 +135,175 @@ async def test_expire_forgets_the_stream(log: StreamLog) -> None:
     await log.create(StreamInfo(StreamId("st_two"), ALICE))
     await log.expire(StreamId("st_two"), 0)
     assert await log.get(StreamId("st_two")) is None
+
+
+# --- generations, creation, expiry and trimming, with a clock both logs obey -------------------------------------
+
+
+class Aged:
+    """A log plus a way to let time pass for its TTLs: a fake clock for memory, shortened key TTLs for Redis."""
+
+    def __init__(self, log: StreamLog, ttl_s: float, clock: FakeClock | None) -> None:
+        self.log = log
+        self.ttl_s = ttl_s
+        self._clock = clock
+
+    async def age(self, seconds: float) -> None:
+        """Let ``seconds`` pass for every stream's time to live."""
+        if self._clock is not None:
+            self._clock.advance(seconds)
+            return
+        assert isinstance(self.log, RedisStreamLog)
+        client = self.log._client
+        for key in self.log._keys(SID):
+            left = await client.pttl(key)
+            if left > 0:
+                if left - seconds * 1000 <= 0:
+                    await client.delete(key)
+                else:
+                    await client.pexpire(key, int(left - seconds * 1000))
+
+    async def remaining_s(self) -> float:
+        """Seconds before the stream is forgotten (its shortest key, on Redis)."""
+        if self._clock is not None:
+            assert isinstance(self.log, InMemoryStreamLog)
+            return self.log._streams[SID].expires_at - self._clock()
+        assert isinstance(self.log, RedisStreamLog)
+        ttls = [await self.log._client.pttl(key) for key in self.log._keys(SID)]
+        return min(t for t in ttls if t != -2) / 1000  # -2: the log key before the first event
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def aged(request: pytest.FixtureRequest) -> AsyncIterator[Aged]:
+    ttl_s = 60.0
+    if request.param == "memory":
+        clock = FakeClock()
+        log = InMemoryStreamLog(max_events=4, ttl_s=ttl_s, clock=clock)
+        await log.create(StreamInfo(SID, ALICE))
+        yield Aged(log, ttl_s, clock)
+        return
+    async with redis_log(require_service("redis"), max_events=4, ttl_s=ttl_s) as redis:
+        await redis.create(StreamInfo(SID, ALICE))
+        yield Aged(redis, ttl_s, None)
+
+
+async def test_a_future_generation_is_refused_like_a_stale_one(log: StreamLog) -> None:
+    """A writer claiming a generation the log never issued can neither append nor finalize."""
+    gen = await log.advance_generation(SID)
+    with pytest.raises(CompletionOwnershipError):
+        await log.append(SID, gen + 1, "text", {})
+    with pytest.raises(CompletionOwnershipError):
+        await log.finalize(SID, gen + 1, Outcome.done())
+    info = await log.get(SID)
+    assert info is not None
+    assert (info.generation, info.last_seq, info.status) == (gen, 0, "open")
+
+
+async def test_generations_count_up_by_one(log: StreamLog) -> None:
+    """Each advance issues the next generation, starting from the one the stream was created with."""
+    assert [await log.advance_generation(SID) for _ in range(3)] == [1, 2, 3]
+    info = await log.get(SID)
+    assert info is not None
+    assert info.generation == 3
+
+
+async def test_create_never_overwrites_an_existing_stream(log: StreamLog) -> None:
+    """Creating an id that exists raises and leaves the stream (owner, meta, generation, events) as it was."""
+    gen = await log.advance_generation(SID)
+    await log.append(SID, gen, "text", {"text": "kept"})
+    with pytest.raises(ValueError, match="exists"):
+        await log.create(StreamInfo(SID, BOB, "other", meta={"model": "x"}))
+    info = await log.get(SID)
+    assert info is not None
+    assert (info.owner, info.kind, info.meta, info.generation, info.last_seq) == (ALICE, "chat", {"model": "m"}, gen, 1)
+    assert [e.payload for e in (await log.read(SID, 0, 10)).events] == [{"text": "kept"}]
+
+
+async def test_a_new_stream_starts_open_and_unseen(log: StreamLog) -> None:
+    """A fresh stream is open, has no reader recorded yet, and nothing to read."""
+    other = StreamId("st_fresh")
+    await log.create(StreamInfo(other, ALICE))
+    info = await log.get(other)
+    assert info is not None
+    assert (info.status, info.last_seen, info.last_seq) == ("open", 0.0, 0)
+    read = await log.read(other, 0, 10)
+    assert (read.events, read.first_seq, read.last_seq, read.status) == ((), 0, 0, "open")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [(Outcome.done(), "done"), (Outcome.error("x", "y"), "error"), (Outcome.cancelled("client"), "cancelled")],
+)
+async def test_each_outcome_reads_back_as_its_own_status(log: StreamLog, outcome: Outcome, status: str) -> None:
+    """done, error and cancelled each close the stream with their own status, in get() and in read(), for good."""
+    gen = await log.advance_generation(SID)
+    await log.finalize(SID, gen, outcome)
+    info = await log.get(SID)
+    assert info is not None
+    assert info.status == status
+    read = await log.read(SID, 0, 10)
+    assert read.status == status
+    assert [(e.type, e.payload) for e in read.events] == [(outcome.type, outcome.payload)]
+    with pytest.raises(StreamClosedError):
+        await log.append(SID, gen, "text", {})
+    with pytest.raises(StreamClosedError):
+        await log.advance_generation(SID)  # nobody takes over an ended stream, however it ended
+
+
+async def test_touch_records_when_and_never_resurrects(aged: Aged) -> None:
+    """touch() stamps last_seen with the current time; on an expired stream it brings nothing back."""
+    await aged.log.touch(SID)
+    info = await aged.log.get(SID)
+    assert info is not None
+    assert info.last_seen > 1.0
+    await aged.log.expire(SID, 0)
+    with contextlib.suppress(NotFoundError):
+        await aged.log.touch(SID)
+    assert await aged.log.get(SID) is None
+
+
+async def test_a_stream_expires_ttl_after_its_last_write(aged: Aged) -> None:
+    """A created stream carries the TTL; once it has passed, the stream is gone for get, read and write."""
+    assert 0 < await aged.remaining_s() <= aged.ttl_s
+    await aged.age(aged.ttl_s / 2)
+    assert await aged.log.get(SID) is not None
+    await aged.age(aged.ttl_s / 2 + 1)
+    assert await aged.log.get(SID) is None
+    with pytest.raises(NotFoundError):
+        await aged.log.read(SID, 0, 10)
+    with pytest.raises(NotFoundError):
+        await aged.log.advance_generation(SID)
+
+
+async def test_writes_refresh_the_ttl(aged: Aged) -> None:
+    """An append, and the terminal write, each give the stream its whole TTL again."""
+    gen = await aged.log.advance_generation(SID)
+    await aged.log.append(SID, gen, "text", {})
+    await aged.age(aged.ttl_s - 5)
+    await aged.log.append(SID, gen, "text", {})
+    assert await aged.remaining_s() > aged.ttl_s - 5
+    await aged.age(aged.ttl_s - 5)
+    await aged.log.finalize(SID, gen, Outcome.done())
+    assert await aged.remaining_s() > aged.ttl_s - 5
+    await aged.age(aged.ttl_s - 5)
+    assert (await aged.log.read(SID, 0, 10)).last_seq == 3  # still there, 2 x (ttl - 5) after its last append
+
+
+async def test_a_short_expire_then_its_passing_forgets_the_stream(aged: Aged) -> None:
+    """expire(t) sets the time to live to t, whatever it was, and the stream is gone once t has passed."""
+    await aged.log.expire(SID, 10)
+    assert 0 < await aged.remaining_s() <= 10
+    await aged.age(11)
+    assert await aged.log.get(SID) is None
+
+
+async def test_appending_far_past_max_events_trims_the_oldest(aged: Aged) -> None:
+    """With a small max_events the log drops old events by itself; seqs keep counting and readers see the hole."""
+    gen = await aged.log.advance_generation(SID)
+    for i in range(300):
+        await aged.log.append(SID, gen, "text", {"i": i})
+    read = await aged.log.read(SID, 0, 1000)
+    assert read.last_seq == 300
+    assert read.missing_after(0)
+    assert len(read.events) < 300
+    assert [e.seq for e in read.events] == list(range(read.first_seq, 301))

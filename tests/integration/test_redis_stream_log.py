@@ -92,3 +92,27 @@ async def test_redis_down_raises_service_unavailable() -> None:
             await RedisStreamLog(client).get(SID)
     finally:
         await client.aclose()
+
+
+async def test_a_cancelled_operation_never_completes_as_if_it_had_not_been(log: RedisStreamLog) -> None:
+    """A read or get cancelled in flight ends with CancelledError, never with a result: a reader cut off stops.
+
+    A swallowed cancellation let a cancelled reader of the state machine go on waiting forever (the Redis hang)."""
+    gen = await log.advance_generation(SID)
+    await log.append(SID, gen, "text", {})
+    swallowed: list[tuple[str, int]] = []
+    for _ in range(3):
+        for name, call in (("read", lambda: log.read(SID, 0, 10)), ("get", lambda: log.get(SID))):
+            for ticks in range(8):
+                task = asyncio.ensure_future(call())
+                for _ in range(ticks):
+                    await asyncio.sleep(0)
+                if task.done():
+                    continue
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    continue
+                swallowed.append((name, ticks))
+    assert swallowed == []

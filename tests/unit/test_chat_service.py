@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,6 +15,7 @@ from domain.chat import (
     ContentPart,
     Finish,
     Message,
+    ProviderEvent,
     ResponseFormat,
     TextDelta,
     ToolCallDelta,
@@ -25,6 +27,7 @@ from domain.chat import (
 )
 from domain.errors import (
     CapabilityError,
+    DatabaseError,
     NotFoundError,
     ProviderError,
     ProviderTimeoutError,
@@ -33,6 +36,7 @@ from domain.errors import (
     ValidationError,
 )
 from domain.types import CustomerId
+from domain.usage import UsageRecord
 from services.chat import ChatCaller, ChatService, RetryPolicy
 from services.chat_events import ChatItem, Completed, Served
 from services.registry import ProviderRegistry
@@ -330,3 +334,99 @@ def test_backoff_stays_within_half_and_full_ceiling(retry: int, jitter: float, b
     ceiling = min(8.0, base * 2 ** (retry - 1))
     delay = policy.backoff(retry, ProviderError("x", "y", retryable=True), jitter)
     assert ceiling / 2 - 1e-9 <= delay <= ceiling + 1e-9
+
+
+async def test_a_model_listed_twice_is_tried_once() -> None:
+    """The primary named again as a request fallback, or a fallback named by both request and catalog, runs once."""
+    h = Harness([[ProviderError("scripted", "bad key")]], [[ProviderError("backup", "also bad")]])
+    _, error = await h.items(ask("main", fallbacks=["scripted/main"]))
+    assert isinstance(error, ProviderError)
+    assert h.primary.calls == 1
+    h = Harness([[ProviderError("scripted", "bad key")]], [[ProviderError("backup", "also bad")]])
+    _, error = await h.items(ask("chained", fallbacks=["backup/spare"]))
+    assert (h.primary.calls, h.backup.calls) == (1, 1)
+    assert error is not None
+    assert error.context["models_tried"] == ["scripted/chained", "backup/spare"]
+
+
+async def test_after_every_retry_and_fallback_the_last_error_is_raised() -> None:
+    """When the primary's retries and then the fallback fail, the fallback's own error is raised, naming both."""
+    overloaded = ProviderError("scripted", "overloaded", retryable=True)
+    last = ProviderError("backup", "backup refused")
+    h = Harness([[overloaded]], [[last]])
+    items, error = await h.items(ask("chained"))
+    assert error is last
+    assert items == []
+    assert (h.primary.calls, h.backup.calls) == (3, 1)
+    assert last.context["models_tried"] == ["scripted/chained", "backup/spare"]
+    assert [(r.model, r.outcome, r.retries) for r in h.ledger.records] == [
+        ("scripted/chained", "provider_error", 0),
+        ("scripted/chained", "provider_error", 1),
+        ("scripted/chained", "provider_error", 2),
+        ("backup/spare", "provider_error", 0),
+    ]
+    assert [r.fallback_used for r in h.ledger.records] == [None, None, None, "backup/spare"]
+    assert h.metrics.total("provider_fallbacks_total") == 1
+    assert h.metrics.total("provider_retries_total") == 2
+
+
+class _TimedProvider(ScriptedTextProvider):
+    """Plays its scripts on the harness clock: the first event after ``ttft_s``, each later one ``gap_s`` after."""
+
+    def __init__(self, clock: Clock, *scripts: Script, ttft_s: float, gap_s: float) -> None:
+        super().__init__(*scripts, name="scripted")
+        self._clock, self._ttft_s, self._gap_s = clock, ttft_s, gap_s
+
+    async def _play(self, script: list[Any]) -> AsyncIterator[ProviderEvent]:
+        for index, item in enumerate(script):
+            self._clock.now += self._ttft_s if index == 0 else self._gap_s
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+async def test_each_attempt_is_accounted_with_its_own_timing_tokens_and_cost() -> None:
+    """A done attempt records latency, time to first token, every token kind and the catalog cost, in the ledger
+    and the metrics; a failed attempt before it records its outcome and no latency histogram."""
+    h = Harness([answer("x")])
+    usage = Usage(input_tokens=1000, output_tokens=500, cached_tokens=200, reasoning_tokens=100)
+    provider = _TimedProvider(
+        h.clock, [RateLimitError("slow", retry_after=1.0)], answer("a", "b", usage=usage), ttft_s=0.25, gap_s=0.5
+    )
+    h.registry = ProviderRegistry(h.catalog, {"scripted": provider, "backup": h.backup})
+    h.service.registry = h.registry
+    items, error = await h.items(ask())
+    assert error is None
+    failed, done = h.ledger.records
+    assert (failed.outcome, failed.retries, failed.ttft_ms, failed.latency_ms) == ("rate_limited", 0, None, 250.0)
+    assert (done.outcome, done.retries, done.ttft_ms) == ("done", 1, 250.0)
+    assert done.latency_ms == 1750.0  # 0.25 to the first text, then b, usage and finish 0.5 s apart
+    assert (done.input_tokens, done.output_tokens, done.cached_tokens, done.reasoning_tokens) == (1000, 500, 200, 100)
+    assert done.cost_usd == pytest.approx(0.002)
+    assert (done.provider, done.model, done.fallback_used, done.stream_id) == ("scripted", "scripted/main", None, None)
+    labels = (("model", "scripted/main"), ("provider", "scripted"))
+    assert h.metrics.counters[("provider_requests_total", (*labels[:1], ("outcome", "done"), labels[1]))] == 1
+    assert h.metrics.counters[("provider_requests_total", (*labels[:1], ("outcome", "rate_limited"), labels[1]))] == 1
+    assert h.metrics.observations[("provider_latency_seconds", labels)] == [1.75]
+    assert h.metrics.observations[("provider_ttft_seconds", labels)] == [0.25]
+    tokens = {dict(key[1])["kind"]: value for key, value in h.metrics.counters.items() if key[0] == "tokens_total"}
+    assert tokens == {"input": 1000.0, "output": 500.0, "cached": 200.0, "reasoning": 100.0}
+    assert h.metrics.counters[("cost_usd_total", labels)] == pytest.approx(0.002)
+    assert h.metrics.counters[("provider_errors_total", (("provider", "scripted"), ("type", "rate_limited")))] == 1
+    assert isinstance(items[-1], Completed)
+    assert items[-1].response.latency_ms == 3000.0  # from the run's start: the failed attempt and the 1 s wait too
+
+
+async def test_a_ledger_failure_never_fails_the_answer() -> None:
+    """When the usage ledger refuses a record, the answer still arrives and the failure is counted."""
+
+    class FailingLedger(InMemoryUsageLedger):
+        async def record(self, record: UsageRecord) -> None:
+            raise DatabaseError("insert_usage", "down")
+
+    h = Harness([answer("ok")])
+    h.service._usage = FailingLedger()
+    items, error = await h.items(ask())
+    assert error is None
+    assert texts(items) == ["ok"]
+    assert h.metrics.total("ledger_flush_failures_total") == 1

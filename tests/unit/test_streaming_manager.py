@@ -8,7 +8,13 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.memory.stream_log import InMemoryStreamLog
-from domain.errors import CompletionOwnershipError, NotFoundError, ProviderError, RateLimitError
+from domain.errors import (
+    CompletionOwnershipError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
 from domain.streaming import ConsumerLaggedError, Outcome, StreamClosedError, sequence_problems
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
@@ -247,7 +253,7 @@ async def test_watch_yields_idle_ticks_for_keepalives(manager: StreamingManager)
 
 
 async def test_shutdown_ends_running_streams_with_cancelled() -> None:
-    """aclose() ends every running stream with `cancelled` (reason shutdown) and stops the producers."""
+    """aclose() ends every running stream with `cancelled` (reason shutdown), stops the producers, refuses new ones."""
     log = InMemoryStreamLog()
     manager = _manager(log)
     producer = RemoteProducer()
@@ -256,7 +262,7 @@ async def test_shutdown_ends_running_streams_with_cancelled() -> None:
     assert producer.cancelled
     read = await log.read(stream_id, 0, 10)
     assert [e.payload for e in read.events] == [{"reason": "shutdown"}]
-    with pytest.raises(StreamClosedError):
+    with pytest.raises(ServiceUnavailableError):  # retryable 503: another instance takes it
         await manager.open(owner=ALICE)
 
 
