@@ -26,6 +26,15 @@ class FlakyStreamLog(InMemoryStreamLog):
         """Make the next ``times`` calls of ``op`` (``append``, ``finalize``, ``read`` ...) fail."""
         self._failures[op] = times
 
+    def down(self, *ops: str) -> None:
+        """Make every call of ``ops`` fail until ``up``: an outage rather than a blip."""
+        for op in ops:
+            self._failures[op] = 2**62
+
+    def up(self) -> None:
+        """End every failure."""
+        self._failures.clear()
+
     def _enter(self, op: str) -> None:
         self.calls[op] = self.calls.get(op, 0) + 1
         left = self._failures.get(op, 0)
@@ -50,3 +59,7 @@ class FlakyStreamLog(InMemoryStreamLog):
     async def advance_generation(self, stream_id: StreamId) -> int:
         self._enter("advance_generation")
         return await super().advance_generation(stream_id)
+
+    async def wait(self, stream_id: StreamId, after: int, timeout_s: float) -> bool:
+        self._enter("wait")
+        return await super().wait(stream_id, after, timeout_s)

@@ -10,10 +10,11 @@ import asyncio
 from collections.abc import Mapping
 
 from adapters.memory.stream_log import InMemoryStreamLog
-from domain.errors import CompletionOwnershipError, ServiceUnavailableError
-from domain.streaming import Outcome, StreamEvent, StreamInfo, sequence_problems
+from domain.errors import CompletionOwnershipError
+from domain.streaming import Outcome, StreamInfo, sequence_problems
 from domain.types import JsonValue, StreamId
 from services.streaming import StreamingConfig, StreamingManager
+from tests.fakes.stream_log import FlakyStreamLog
 from tests.fakes.streaming import ALICE, RemoteProducer, collect, scripted
 
 LEASE_S = 0.3
@@ -32,30 +33,8 @@ def _config(**overrides: float) -> StreamingConfig:
     return StreamingConfig(**base)  # type: ignore[arg-type]
 
 
-class FlakyLog(InMemoryStreamLog):
-    """The in-memory log, with operations that fail with ``ServiceUnavailableError`` while switched off."""
-
-    def __init__(self, **kwargs: float) -> None:
-        super().__init__(lease_s=LEASE_S, **kwargs)  # type: ignore[arg-type]
-        self.down: set[str] = set()
-        self.calls: dict[str, int] = {}
-
-    def _gate(self, op: str) -> None:
-        self.calls[op] = self.calls.get(op, 0) + 1
-        if op in self.down:
-            raise ServiceUnavailableError(f"log down ({op})")
-
-    async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:
-        self._gate("finalize")
-        return await super().finalize(stream_id, generation, outcome)
-
-    async def read(self, stream_id: StreamId, after: int, limit: int):  # type: ignore[no-untyped-def]
-        self._gate("read")
-        return await super().read(stream_id, after, limit)
-
-    async def wait(self, stream_id: StreamId, after: int, timeout_s: float) -> bool:
-        self._gate("wait")
-        return await super().wait(stream_id, after, timeout_s)
+def _flaky(**kwargs: int) -> FlakyStreamLog:
+    return FlakyStreamLog(lease_s=LEASE_S, **kwargs)
 
 
 async def _hang(publisher: object) -> Mapping[str, JsonValue] | None:
@@ -136,13 +115,13 @@ async def test_a_reader_whose_stream_vanished_from_the_log_gets_a_terminal_error
 
 async def test_a_reader_ends_with_stream_unavailable_when_the_log_stays_down() -> None:
     """The log stops answering for longer than ``outage_s``: the reader ends with a terminal error, not a hang."""
-    log = FlakyLog()
+    log = _flaky()
     manager = StreamingManager(log, config=_config())
     stream_id = await manager.open(owner=ALICE)
     token = await manager.create_completion_token(stream_id)
     reader = asyncio.create_task(collect(manager, stream_id))
     await asyncio.sleep(0.1)
-    log.down.update({"read", "wait"})
+    log.down("read", "wait")
     assert token.stream_id == stream_id  # held, never spent: only the reader's own bound can end its wait
     events = await asyncio.wait_for(reader, 10)
     assert [e.payload.get("code") for e in events] == ["stream_unavailable"]
@@ -151,15 +130,15 @@ async def test_a_reader_ends_with_stream_unavailable_when_the_log_stays_down() -
 
 async def test_a_short_log_outage_is_ridden_out() -> None:
     """A log blip shorter than ``outage_s`` costs the reader nothing: it gets every event and the real end."""
-    log = FlakyLog()
+    log = _flaky()
     manager = StreamingManager(log, config=_config(outage_s=5))
     producer = RemoteProducer()
     stream_id = await manager.start(owner=ALICE, producer=producer)
     reader = asyncio.create_task(collect(manager, stream_id))
     await producer.emit("text", {"text": "a"})
-    log.down.update({"read", "wait"})
+    log.down("read", "wait")
     await asyncio.sleep(0.3)
-    log.down.clear()
+    log.up()
     await producer.emit("text", {"text": "b"})
     producer.finish()
     events = await asyncio.wait_for(reader, 10)
@@ -168,9 +147,9 @@ async def test_a_short_log_outage_is_ridden_out() -> None:
 
 async def test_a_refused_terminal_write_is_retried_a_bounded_number_of_times_then_released() -> None:
     """While the log refuses ``finalize``, the watchdog retries it ``finalize_attempts`` times, then lets go."""
-    log = FlakyLog()
+    log = _flaky()
     manager = StreamingManager(log, config=_config(finalize_attempts=3))
-    log.down.add("finalize")
+    log.down("finalize")
     stream_id = await manager.start(owner=ALICE, producer=scripted([("text", {"text": "a"})]))
     for _ in range(200):
         if manager.active_streams == 0:
@@ -188,12 +167,12 @@ async def test_a_refused_terminal_write_is_retried_a_bounded_number_of_times_the
 
 async def test_a_refused_terminal_write_succeeds_once_the_log_is_back() -> None:
     """A terminal write refused during a blip is written by the watchdog's retry: readers get the real end."""
-    log = FlakyLog()
+    log = _flaky()
     manager = StreamingManager(log, config=_config(finalize_attempts=5))
-    log.down.add("finalize")
+    log.down("finalize")
     stream_id = await manager.start(owner=ALICE, producer=scripted([("text", {"text": "a"})], result={"n": 1}))
     await asyncio.sleep(0.2)
-    log.down.clear()
+    log.up()
     events = await asyncio.wait_for(collect(manager, stream_id), 10)
     assert [e.type for e in events] == ["text", "done"]
     assert events[-1].payload == {"n": 1}
