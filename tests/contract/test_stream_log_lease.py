@@ -103,7 +103,7 @@ async def test_reap_ends_a_lapsed_stream_once_and_fences_its_producer(log: Strea
         await log.finalize(SID, gen, Outcome.done())
     info = await log.get(SID)
     assert info is not None
-    assert (info.status, info.last_seq) == ("error", 2)
+    assert (info.status, info.last_seq, info.generation) == ("error", 2, gen + 1)  # fenced: a new generation
     assert [e.type for e in (await log.read(SID, 0, 10)).events] == ["text", "error"]
 
 
