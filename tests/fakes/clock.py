@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "no_sleep"]
 
 
 class FakeClock:
@@ -17,3 +17,8 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move the clock ``seconds`` forward."""
         self.now += seconds
+
+
+async def no_sleep(_seconds: float) -> None:
+    """A ``sleep`` that returns at once (retry backoff in tests that are not about timing)."""
+    return

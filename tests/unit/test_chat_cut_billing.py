@@ -29,6 +29,7 @@ from services.chat_billing import PER_MESSAGE, REPLY_PRIMING, Delivered, bill_cu
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
+from tests.fakes.clock import no_sleep
 from tests.fakes.text import HANG, Script, ScriptedTextProvider, answer
 from tests.fakes.tokens import WordTokenCounter
 from tests.fakes.usage import InMemoryUsageLedger
@@ -42,10 +43,6 @@ PRICED = ModelSpec(
 PROMPT = "please tell me a long story"  # 6 words
 PROMPT_TOKENS = REPLY_PRIMING + PER_MESSAGE + 6
 CHUNKS = ("Once ", "upon ", "a ", "time ", "there ", "was ", "a ", "cut ", "stream ", "that ", "ended ")  # 11 words
-
-
-async def _no_sleep(_seconds: float) -> None:
-    return None
 
 
 def _service(
@@ -63,7 +60,7 @@ def _service(
         ledger,
         NullMetrics(),
         policy or RetryPolicy(max_retries=0),
-        sleep=_no_sleep,
+        sleep=no_sleep,
         tokens=counter if counter is not None else WordTokenCounter(),
     )
     return chat, ledger
@@ -94,13 +91,6 @@ async def _stream_until(
         event = await anext(events)
         seen += event.type == "text"
     return stream_id, events
-
-
-@pytest.fixture
-async def manager() -> AsyncIterator[StreamingManager]:
-    streams = StreamingManager(InMemoryStreamLog())
-    yield streams
-    await streams.aclose()
 
 
 def _assert_estimated(record: UsageRecord, outcome: str, output_tokens: int) -> None:
@@ -179,7 +169,7 @@ async def test_a_retried_error_before_content_is_not_estimated() -> None:
         [PRICED], {"scripted": ScriptedTextProvider([RateLimitError("slow", retry_after=0)], answer("ok"))}
     )
     ledger = InMemoryUsageLedger()
-    chat = ChatService(registry, None, ledger, NullMetrics(), RetryPolicy(), sleep=_no_sleep, tokens=WordTokenCounter())
+    chat = ChatService(registry, None, ledger, NullMetrics(), RetryPolicy(), sleep=no_sleep, tokens=WordTokenCounter())
     await chat.complete(_ask(), CALLER)
     assert [(r.outcome, r.input_tokens, r.estimated) for r in ledger.records] == [
         ("rate_limited", 0, False),

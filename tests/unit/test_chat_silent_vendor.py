@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,6 +17,7 @@ from services.chat import ChatCaller, ChatService, RetryPolicy
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
+from tests.fakes.clock import no_sleep
 from tests.fakes.text import HANG, Script, ScriptedTextProvider, answer
 from tests.fakes.tokens import WordTokenCounter
 from tests.fakes.usage import InMemoryUsageLedger
@@ -30,17 +30,6 @@ CATALOG = [
 ]
 IDLE_S = 0.05
 """The vendor silence bound in these tests (the stall watchdog keeps its default of 120 s)."""
-
-
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def manager() -> AsyncIterator[StreamingManager]:
-    streams = StreamingManager(InMemoryStreamLog())
-    yield streams
-    await streams.aclose()
 
 
 def _service(
@@ -58,7 +47,7 @@ def _service(
         ledger,
         NullMetrics(),
         policy,
-        sleep=_no_sleep,
+        sleep=no_sleep,
         tokens=WordTokenCounter(),
     )
     return chat, ledger

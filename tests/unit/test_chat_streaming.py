@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
-from adapters.memory.stream_log import InMemoryStreamLog
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Message, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart
 from domain.errors import NotFoundError, ProviderError, RateLimitError
@@ -16,6 +15,7 @@ from ports.metrics import NullMetrics
 from services.chat import ChatCaller, ChatService, RetryPolicy
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
+from tests.fakes.clock import no_sleep
 from tests.fakes.text import Script, ScriptedTextProvider, answer
 from tests.fakes.usage import InMemoryUsageLedger
 
@@ -26,24 +26,13 @@ CATALOG = [
 ]
 
 
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
-@pytest.fixture
-async def manager() -> AsyncIterator[StreamingManager]:
-    streams = StreamingManager(InMemoryStreamLog())
-    yield streams
-    await streams.aclose()
-
-
 def service(manager: StreamingManager, primary: Sequence[Script], backup: Sequence[Script] = ()) -> ChatService:
     providers = {
         "scripted": ScriptedTextProvider(*primary, name="scripted"),
         "backup": ScriptedTextProvider(*(backup or [answer("backup")]), name="backup"),
     }
     registry = ProviderRegistry(CATALOG, providers)
-    return ChatService(registry, manager, InMemoryUsageLedger(), NullMetrics(), RetryPolicy(), sleep=_no_sleep)
+    return ChatService(registry, manager, InMemoryUsageLedger(), NullMetrics(), RetryPolicy(), sleep=no_sleep)
 
 
 async def stream(chat: ChatService, manager: StreamingManager, **kwargs: object) -> list[StreamEvent]:
