@@ -11,51 +11,54 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.anthropic import build_anthropic_text_provider  # providers
-from adapters.fake import FakeTextProvider  # providers (chat work)
-from adapters.gemini import build_gemini_text_provider  # providers
+from adapters.anthropic import build_anthropic_providers
+from adapters.fake import build_fake_providers
+from adapters.files.media_store import FileMediaStore
+from adapters.gemini import build_gemini_providers
 from adapters.jose.jwks import jwks_key_source
 from adapters.jose.minter import JoseTokenMinter
 from adapters.jose.verifier import JoseTokenVerifier
-from adapters.memory.stream_log import InMemoryStreamLog  # streaming
-from adapters.openai import build_openai_text_provider  # providers
+from adapters.memory.stream_log import InMemoryStreamLog
+from adapters.openai import build_openai_providers
 from adapters.prometheus.metrics import exporter_for, metrics_resource
 from adapters.redis.client import RedisHealthCheck, redis_resource
-from adapters.redis.stream_log import RedisStreamLog  # streaming
+from adapters.redis.stream_log import RedisStreamLog
+from adapters.s3.media_store import s3_media_store
 from adapters.sqlalchemy.engine import SqlAlchemyHealthCheck, engine_resource
 from adapters.sqlalchemy.ledger import ledger_options, usage_ledger_resource
 from adapters.sqlalchemy.migrator import AlembicSchemaMigrator, schema_resource
 from adapters.structlog.setup import logging_resource
-from adapters.tiktoken import TiktokenTokenCounter  # chat: estimates for cut streams
-from domain.errors import ConfigurationError  # streaming
+from adapters.tiktoken import TiktokenTokenCounter
+from domain.errors import ConfigurationError
 from ports.auth import KeySource, TokenMinter, TokenVerifier
 from ports.health import HealthCheck
+from ports.media import MediaStore
 from ports.metrics import Metrics
 from ports.metrics_export import MetricsExporter
 from ports.schema import SchemaMigrator
-from ports.stream_log import StreamLog  # streaming
-from ports.text import TextProvider  # providers
-from ports.tokens import TokenCounter  # chat
+from ports.providers import VendorProviders
+from ports.stream_log import StreamLog
+from ports.tokens import TokenCounter
 from ports.usage import UsageLedger
-from services.chat import ChatService, RetryPolicy  # chat
+from services.attempts import AttemptRunner, RetryPolicy
+from services.chat import ChatService
 from services.readiness import ReadinessService
-from services.registry import ProviderRegistry  # providers
-from services.streaming.lifecycle import streaming_manager_resource  # streaming
-from services.streaming.manager import StreamingManager  # streaming
-from services.streaming.runs import StreamingConfig  # streaming
+from services.registry import ProviderRegistry
+from services.streaming.lifecycle import streaming_manager_resource
+from services.streaming.manager import StreamingManager
+from services.streaming.runs import StreamingConfig
 from services.usage import UsageService
 from settings import Settings, load_settings
-from settings.catalog import compatible_enabled, load_catalog  # providers
-from settings.model import (
-    ProvidersSettings,  # providers
-    StreamingSettings,  # streaming
-)
+from settings.catalog import compatible_enabled, load_catalog
+from settings.model import MediaSettings, ProvidersSettings, StreamingSettings
+from settings.secret import Secret
 
 __all__ = ["Container", "build_container", "package_version"]
 
@@ -75,38 +78,34 @@ def _health_checks(engine: AsyncEngine, redis: Redis | None) -> list[HealthCheck
     return checks
 
 
-# --- providers: one text provider per enabled vendor, built at start and closed at shutdown (chat work) ----------
-async def _text_providers(config: ProvidersSettings) -> AsyncIterator[dict[str, TextProvider]]:
-    """``fake`` always; OpenAI, Anthropic, Gemini and each OpenAI-compatible vendor when its key (or URL) is set."""
+def _vendor_table(config: ProvidersSettings) -> list[tuple[str, Any, Secret | None, str | None]]:
+    """(name, builder, key, base URL) of every vendor the settings enable, besides ``fake``."""
+    table: list[tuple[str, Any, Secret | None, str | None]] = [
+        ("openai", build_openai_providers, config.openai_api_key, config.openai_base_url),
+        ("anthropic", build_anthropic_providers, config.anthropic_api_key, config.anthropic_base_url),
+        ("gemini", build_gemini_providers, config.gemini_api_key, config.gemini_base_url),
+    ]
+    enabled = [row for row in table if row[2] is not None]
+    for vendor in config.compatible:
+        if compatible_enabled(vendor):
+            # Local servers take no key, but the SDK insists on one: any non-empty string does.
+            key = vendor.api_key if vendor.api_key is not None else Secret("not-needed")
+            enabled.append((vendor.name, build_openai_providers, key, vendor.base_url))
+    return enabled
+
+
+async def _vendors(config: ProvidersSettings) -> AsyncIterator[dict[str, VendorProviders]]:
+    """Every enabled vendor's providers (``fake`` always), built at start; each SDK client closed at shutdown."""
     timeouts = {"timeout_s": config.request_timeout_s, "connect_timeout_s": config.connect_timeout_s}
-    built: dict[str, TextProvider] = {"fake": FakeTextProvider()}
+    built: dict[str, VendorProviders] = {"fake": build_fake_providers()}
     try:
-        if config.openai_api_key is not None:
-            built["openai"] = build_openai_text_provider(
-                name="openai", api_key=config.openai_api_key.reveal(), base_url=config.openai_base_url, **timeouts
-            )
-        if config.anthropic_api_key is not None:
-            built["anthropic"] = build_anthropic_text_provider(
-                name="anthropic",
-                api_key=config.anthropic_api_key.reveal(),
-                base_url=config.anthropic_base_url,
-                **timeouts,
-            )
-        if config.gemini_api_key is not None:
-            built["gemini"] = build_gemini_text_provider(
-                name="gemini", api_key=config.gemini_api_key.reveal(), base_url=config.gemini_base_url, **timeouts
-            )
-        for vendor in config.compatible:
-            if compatible_enabled(vendor):
-                # Local servers take no key, but the SDK insists on one: any non-empty string does.
-                key = vendor.api_key.reveal() if vendor.api_key is not None else "not-needed"
-                built[vendor.name] = build_openai_text_provider(
-                    name=vendor.name, api_key=key, base_url=vendor.base_url, **timeouts
-                )
+        for name, build, key, base_url in _vendor_table(config):
+            assert key is not None
+            built[name] = build(name=name, api_key=key.reveal(), base_url=base_url, **timeouts)
         yield built
     finally:
-        for provider in built.values():
-            await provider.aclose()
+        for vendor in built.values():
+            await vendor.close()
 
 
 def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
@@ -119,7 +118,7 @@ def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
     )
 
 
-# --- streaming: the Redis stream log needs the Redis client; the manager gets plain values, never settings ---------
+# The Redis stream log needs the Redis client; the manager gets plain values, never settings.
 def _redis_stream_log(client: Redis | None, config: StreamingSettings) -> StreamLog:
     if client is None:
         raise ConfigurationError("redis.url", "required when streaming.backend = redis (SWITCHYARD_REDIS_URL)")
@@ -129,6 +128,7 @@ def _redis_stream_log(client: Redis | None, config: StreamingSettings) -> Stream
         max_events=config.max_events_per_stream,
         ttl_s=config.ttl_s,
         lease_s=config.producer_lease_s,
+        max_attachment_bytes=config.max_attachment_bytes,
     )
 
 
@@ -144,7 +144,22 @@ def _streaming_config(config: StreamingSettings) -> StreamingConfig:
         finalize_attempts=config.finalize_attempts,
         # A reader rides out a log outage as long as a producer's lease lasts: the same bound on "no answer".
         outage_s=config.producer_lease_s,
+        max_attachment_bytes=config.max_attachment_bytes,
     )
+
+
+# One Resource picks the media backend, so only the chosen one starts (a Selector of Resources would start both:
+# init_resources walks every option). S3 opens its client and checks its bucket at start, and closes at shutdown.
+async def _media_store(config: MediaSettings, data_dir: Path) -> AsyncIterator[MediaStore]:
+    for key, value in (("media.ttl_s", config.ttl_s), ("media.max_bytes", config.max_bytes)):
+        if value <= 0:  # media that never expire, or a store that takes nothing, is a typo, not a choice
+            raise ConfigurationError(key, "must be positive")
+    if config.backend == "s3":
+        async with s3_media_store(config) as store:
+            yield store
+        return
+    root = config.dir if config.dir is not None else data_dir / "media"
+    yield FileMediaStore(root, ttl_s=config.ttl_s, max_bytes=config.max_bytes, sweep_interval_s=config.sweep_interval_s)
 
 
 class Container(containers.DeclarativeContainer):
@@ -185,17 +200,15 @@ class Container(containers.DeclarativeContainer):
         _health_checks, database_engine, redis_client
     )
 
-    # --- providers (chat work): the catalog (built-in + providers.catalog_path + vendors' models), the enabled
-    # vendors' text providers (one Resource: built at start, each closed at shutdown) and the registry over both.
-    # The catalog is a Resource so a broken catalog file stops the app at start, not at its first chat.
+    # --- vendors: the catalog (built-in + providers.catalog_path + vendors' models), every enabled vendor's
+    # providers by port (one Resource: built at start, each SDK client closed at shutdown), the registry over both.
+    # The catalog is a Resource so a broken catalog file stops the app at start, not at its first request.
     model_catalog = providers.Resource(
         load_catalog, settings.provided.providers.catalog_path, vendors=settings.provided.providers.compatible
     )
-    text_providers: providers.Provider[dict[str, TextProvider]] = providers.Resource(
-        _text_providers, settings.provided.providers
-    )
+    vendors: providers.Provider[dict[str, VendorProviders]] = providers.Resource(_vendors, settings.provided.providers)
     provider_registry: providers.Provider[ProviderRegistry] = providers.Singleton(
-        ProviderRegistry, model_catalog, text_providers
+        ProviderRegistry, model_catalog, vendors
     )
 
     # --- streaming: the stream log chosen by streaming.backend; the manager is a Resource, so at shutdown its
@@ -209,6 +222,7 @@ class Container(containers.DeclarativeContainer):
             lease_s=settings.provided.streaming.producer_lease_s,
             max_finished=settings.provided.streaming.max_finished_streams,
             max_finished_bytes=settings.provided.streaming.max_finished_bytes,
+            max_attachment_bytes=settings.provided.streaming.max_attachment_bytes,
         ),
         redis=providers.Singleton(_redis_stream_log, redis_client, settings.provided.streaming),
     )
@@ -219,21 +233,28 @@ class Container(containers.DeclarativeContainer):
         metrics,
     )
 
+    # --- media: generated media kept for their customer (media.backend: files under the data dir, or S3)
+    media_store: providers.Provider[MediaStore] = providers.Resource(
+        _media_store, settings.provided.media, settings.provided.app.data_dir
+    )
+
     # --- services ---------------------------------------------------------------------------------------------
     readiness: providers.Provider[ReadinessService] = providers.Singleton(ReadinessService, health_checks)
-    usage: providers.Provider[UsageService] = providers.Singleton(UsageService, usage_ledger)  # persistence
-    # --- chat: dispatch with retries/fallbacks; streams through the StreamingManager; cut streams billed on
-    # tiktoken estimates (its encoding loads on the first estimate, not here)
-    token_counter: providers.Provider[TokenCounter] = providers.Singleton(TiktokenTokenCounter)
-    chat_service: providers.Provider[ChatService] = providers.Singleton(
-        ChatService,
+    usage: providers.Provider[UsageService] = providers.Singleton(UsageService, usage_ledger)
+    # Every modality's provider calls go through the one attempt runner (retries, fallbacks, usage, metrics).
+    attempt_runner: providers.Provider[AttemptRunner] = providers.Singleton(
+        AttemptRunner,
         provider_registry,
-        streaming_manager,
         usage_ledger,
         metrics,
         providers.Callable(_retry_policy, settings.provided.providers),
-        tokens=token_counter,
     )
+    # Cut chat streams are billed on tiktoken estimates (its encoding loads on the first estimate, not here).
+    token_counter: providers.Provider[TokenCounter] = providers.Singleton(TiktokenTokenCounter)
+    chat_service: providers.Provider[ChatService] = providers.Singleton(
+        ChatService, attempt_runner, streaming_manager, tokens=token_counter
+    )
+    # --- modality services (images, embeddings ...): each on the attempt runner
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

@@ -45,6 +45,25 @@ class ModelSpec:
     unsupported_params: frozenset[str] = frozenset()
     default_params: dict[str, Any] = field(factory=dict)
     fallbacks: tuple[str, ...] = ()
+    # Prices of the non-token units (USD); the token prices above also price embedding input tokens.
+    image_price: float | None = None
+    """Per image, when no ``image_prices`` variant applies."""
+    image_prices: dict[str, float] = field(factory=dict)
+    """Per image by variant: ``"<size>/<quality>"``, then ``"<quality>"``, then ``"<size>"`` (first match wins)."""
+    character_price_per_m: float | None = None
+    """Per million characters (text-to-speech)."""
+    audio_price_per_minute: float | None = None
+    """Per minute of audio (speech-to-text, realtime)."""
+    video_price_per_second: float | None = None
+    """Per second of generated video."""
+    # What a modality may ask of this model (empty: the vendor decides).
+    image_sizes: tuple[str, ...] = ()
+    image_qualities: tuple[str, ...] = ()
+    max_images: int | None = None
+    """Most images per request (``n``)."""
+    embedding_dimensions: int | None = None
+    """Length of the model's vectors; with ``adjustable_dimensions``, the most a request may ask for."""
+    adjustable_dimensions: bool = False
 
     @property
     def qualified_id(self) -> str:

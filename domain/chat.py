@@ -11,6 +11,8 @@ from typing import Any, Literal, TypeAlias
 
 from attrs import field, frozen
 
+from domain.metering import Units
+
 __all__ = [
     "ChatRequest",
     "ContentPart",
@@ -129,6 +131,10 @@ class Usage:
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
         )
+
+    def units(self) -> Units:
+        """The same counts as usage units (what the ledger and pricing take)."""
+        return Units(self.input_tokens, self.output_tokens, self.cached_tokens, self.reasoning_tokens)
 
 
 # --- normalized provider events (what a TextProvider yields) --------------------------------------------------

@@ -17,6 +17,7 @@ __all__ = [
     "CompletionOwnershipError",
     "ConfigurationError",
     "ConflictError",
+    "ContentPolicyError",
     "DatabaseError",
     "FieldError",
     "MalformedRequestError",
@@ -58,6 +59,16 @@ class ValidationError(ServiceError):
         super().__init__(f"{field}: {message}", context={"field": field, **(context or {})})
         self.field = field
         self.reason = message
+
+
+class ContentPolicyError(ValidationError):
+    """The vendor refused the request under its content policy; ``reason`` is the vendor's own (scrubbed) words."""
+
+    code = "content_policy"
+
+    def __init__(self, provider: str, reason: str, *, field: str = "prompt") -> None:
+        super().__init__(field, reason, context={"provider": provider})
+        self.provider = provider
 
 
 class FieldError:

@@ -32,6 +32,7 @@ class UsageRecord:
     audio_seconds: float = 0.0
     characters: int = 0
     images: int = 0
+    video_seconds: float = 0.0
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     ttft_ms: float | None = None
@@ -43,7 +44,7 @@ class UsageRecord:
 
 @frozen
 class UsageTotal:
-    """Totals for one group (a model, a provider or a day)."""
+    """Totals for one group (a model, a provider, a capability or a day), in every usage unit."""
 
     group: str
     requests: int
@@ -53,3 +54,7 @@ class UsageTotal:
     cost_usd: float
     estimated: int = 0
     """How many of the ``requests`` were billed on estimated counts."""
+    images: int = 0
+    characters: int = 0
+    audio_seconds: float = 0.0
+    video_seconds: float = 0.0

@@ -10,7 +10,8 @@ Canonical names (labels in brackets), so producers and the adapter agree:
 - providers: ``provider_requests_total[provider, model, outcome]``, ``provider_latency_seconds[provider, model]``,
   ``provider_ttft_seconds[provider, model]``, ``provider_errors_total[provider, type]``,
   ``provider_retries_total[provider]``, ``provider_fallbacks_total[from_model, to_model]``,
-  ``tokens_total[provider, model, kind]``, ``cost_usd_total[provider, model]``
+  ``tokens_total[provider, model, kind]``, ``usage_units_total[provider, model, unit]`` (images, characters,
+  audio_seconds, video_seconds), ``cost_usd_total[provider, model]``
 - ledger: ``ledger_queue_depth`` (gauge), ``ledger_flush_failures_total``, ``ledger_spilled_records_total``,
   ``ledger_records_written_total``
 - speech: ``transcription_audio_seconds_total[provider]``, ``transcription_processing_seconds[provider]``,

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Final, Protocol
 
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, ProviderEvent
+from ports.providers import PortKey
 
-__all__ = ["TextProvider"]
+__all__ = ["TEXT_PORT", "TextProvider"]
 
 
 class TextProvider(Protocol):
     """One vendor's text generation. ``stream`` yields normalized events ending with ``Finish`` and raises domain
     errors (``ProviderError``, ``RateLimitError``, ``ProviderTimeoutError``, ``ValidationError`` ...), never a vendor
-    exception. It performs a single attempt: retries and fallbacks belong to the chat service."""
+    exception. It performs a single attempt: retries and fallbacks belong to the attempt runner."""
 
     @property
     def name(self) -> str:
@@ -25,6 +26,5 @@ class TextProvider(Protocol):
         """Stream one attempt of ``request`` against ``model``."""
         ...
 
-    async def aclose(self) -> None:
-        """Release the SDK client (called at shutdown)."""
-        ...
+
+TEXT_PORT: Final = PortKey[TextProvider]("text")

@@ -9,7 +9,7 @@ from domain.usage import UsageRecord, UsageTotal
 
 __all__ = ["GroupBy", "UsageLedger"]
 
-GroupBy = Literal["model", "provider", "day"]
+GroupBy = Literal["model", "provider", "capability", "day"]
 
 
 class UsageLedger(Protocol):

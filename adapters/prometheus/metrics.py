@@ -81,6 +81,9 @@ METRICS: Final[dict[str, MetricSpec]] = {
     "provider_fallbacks_total": MetricSpec("counter", ("from_model", "to_model"), "Model fallbacks"),
     "tokens_total": MetricSpec("counter", ("provider", "model", "kind"), "Tokens by kind (input, output ...)"),
     "cost_usd_total": MetricSpec("counter", ("provider", "model"), "Cost in USD from catalog prices"),
+    "usage_units_total": MetricSpec(
+        "counter", ("provider", "model", "unit"), "Non-token usage units (images, characters, audio/video seconds)"
+    ),
     "ledger_queue_depth": MetricSpec("gauge", (), "Usage records waiting in memory"),
     "ledger_flush_failures_total": MetricSpec("counter", (), "Failed usage ledger writes"),
     "ledger_spilled_records_total": MetricSpec("counter", (), "Usage records spilled to the local file"),

@@ -122,6 +122,10 @@ class SqlAlchemyUsageLedger:
             func.coalesce(func.sum(c.output_tokens), 0),
             func.coalesce(func.sum(c.cost_usd), 0.0),
             func.coalesce(func.sum(case((c.estimated, 1), else_=0)), 0),
+            func.coalesce(func.sum(c.images), 0),
+            func.coalesce(func.sum(c.characters), 0),
+            func.coalesce(func.sum(c.audio_seconds), 0.0),
+            func.coalesce(func.sum(c.video_seconds), 0.0),
         ).where(c.customer_id == customer_id)
         if start is not None:
             query = query.where(c.created_at >= start)

@@ -37,6 +37,7 @@ def record_to_row(record: UsageRecord) -> dict[str, Any]:
         "audio_seconds": record.audio_seconds,
         "characters": record.characters,
         "images": record.images,
+        "video_seconds": record.video_seconds,
         "cost_usd": record.cost_usd,
         "latency_ms": record.latency_ms,
         "ttft_ms": record.ttft_ms,
@@ -57,19 +58,22 @@ def insert_ignoring_duplicates(dialect: str) -> Insert:
 
 
 def group_key(group_by: GroupBy, dialect: str) -> ColumnElement[Any]:
-    """The GROUP BY expression: the model, the provider, or the UTC day as ``YYYY-MM-DD``."""
+    """The GROUP BY expression: the model, the provider, the capability, or the UTC day as ``YYYY-MM-DD``."""
     column = usage_records.c
     if group_by == "model":
         return column.model
     if group_by == "provider":
         return column.provider
+    if group_by == "capability":
+        return column.capability
     if dialect == "postgresql":
         return func.to_char(func.timezone("UTC", column.created_at), "YYYY-MM-DD")
     return func.strftime("%Y-%m-%d", column.created_at)  # SQLite stores UTC text (see UtcDateTime)
 
 
 def total_from_row(row: Sequence[Any]) -> UsageTotal:
-    """A ``UsageTotal`` from ``(group, requests, errors, input_tokens, output_tokens, cost_usd, estimated)``."""
+    """A ``UsageTotal`` from ``(group, requests, errors, input_tokens, output_tokens, cost_usd, estimated, images,
+    characters, audio_seconds, video_seconds)``."""
     return UsageTotal(
         group=str(row[0]),
         requests=int(row[1]),
@@ -78,4 +82,8 @@ def total_from_row(row: Sequence[Any]) -> UsageTotal:
         output_tokens=int(row[4]),
         cost_usd=float(row[5]),
         estimated=int(row[6]),
+        images=int(row[7]),
+        characters=int(row[8]),
+        audio_seconds=float(row[9]),
+        video_seconds=float(row[10]),
     )

@@ -78,6 +78,7 @@ usage_records: Final = Table(
     Column("audio_seconds", Float, nullable=False, server_default="0"),
     Column("characters", Integer, nullable=False, server_default="0"),
     Column("images", Integer, nullable=False, server_default="0"),
+    Column("video_seconds", Float, nullable=False, server_default="0"),
     Column("cost_usd", Float, nullable=False, server_default="0"),
     Column("latency_ms", Float, nullable=False, server_default="0"),
     Column("ttft_ms", Float, nullable=True),

@@ -19,6 +19,7 @@ from domain.errors import (
     AuthenticationError,
     AuthorizationError,
     CapabilityError,
+    ContentPolicyError,
     CompletionOwnershipError,
     ConfigurationError,
     ConflictError,
@@ -42,6 +43,7 @@ from entrypoints.http.serialization import json_response
 __all__ = [
     "ERROR_TABLE",
     "ErrorMapping",
+    "api_error",
     "error_payload",
     "error_response",
     "mapping_for",
@@ -66,6 +68,7 @@ ERROR_TABLE: Final[dict[type[ServiceError], ErrorMapping]] = {
     MalformedRequestError: ErrorMapping(400, 4400),
     ValidationError: ErrorMapping(422, 4422),
     RequestValidationError: ErrorMapping(422, 4422),
+    ContentPolicyError: ErrorMapping(422, 4422),
     AuthenticationError: ErrorMapping(401, 4401),
     AuthorizationError: ErrorMapping(403, 4403),
     NotFoundError: ErrorMapping(404, 4404),
@@ -116,6 +119,17 @@ def error_payload(error: BaseException) -> dict[str, Any]:
     return {"code": "internal_error", "message": "internal error", "retryable": False, "status": 500}
 
 
+def api_error(error: ServiceError, *, status: int | None = None) -> ApiResponse[ErrorBody]:
+    """An error envelope for ``error``; its status comes from the table unless given."""
+    code = status if status is not None else status_for(error)
+    context = {k: v for k, v in error.context.items() if k != "errors"}
+    errors = [e.as_dict() for e in error.errors] if isinstance(error, RequestValidationError) else None
+    if errors is None and "field" in error.context and code == 422:
+        errors = [{"loc": str(error.context["field"]), "msg": getattr(error, "reason", error.message)}]
+    body = ErrorBody(error=error.code, type=type(error).__name__, context=context, errors=errors)
+    return ApiResponse(code=code, success=False, message=error.message, data=body, meta=current_meta())
+
+
 def _headers_for(error: ServiceError, status: int) -> dict[str, str]:
     headers: dict[str, str] = {}
     if status == 401:
@@ -128,8 +142,6 @@ def _headers_for(error: ServiceError, status: int) -> dict[str, str]:
 
 def error_response(error: ServiceError) -> Response:
     """The envelope response for a domain error."""
-    from entrypoints.http.envelope import api_error
-
     status = status_for(error)
     return json_response(api_error(error, status=status), status=status, headers=_headers_for(error, status))
 

@@ -36,7 +36,7 @@ class InMemoryUsageLedger:
             if group_by == "day":
                 key = record.created_at.astimezone(UTC).strftime("%Y-%m-%d")
             else:
-                key = record.model if group_by == "model" else record.provider
+                key = {"model": record.model, "provider": record.provider, "capability": record.capability}[group_by]
             groups[key].append(record)
         return [
             UsageTotal(
@@ -47,6 +47,10 @@ class InMemoryUsageLedger:
                 output_tokens=sum(r.output_tokens for r in rows),
                 cost_usd=sum(r.cost_usd for r in rows),
                 estimated=sum(1 for r in rows if r.estimated),
+                images=sum(r.images for r in rows),
+                characters=sum(r.characters for r in rows),
+                audio_seconds=sum(r.audio_seconds for r in rows),
+                video_seconds=sum(r.video_seconds for r in rows),
             )
             for key, rows in sorted(groups.items())
         ]

@@ -222,6 +222,10 @@ async def test_a_chat_is_counted_in_usage_and_metrics(tmp_path: Path) -> None:
                 "output_tokens": 3,
                 "cost_usd": pytest.approx((3 * 1.0 + 3 * 2.0) / 1e6),
                 "estimated": 0,
+                "images": 0,
+                "characters": 0,
+                "audio_seconds": 0.0,
+                "video_seconds": 0.0,
             }
         ]
         metrics = await (await client.get("/metrics")).get_data(as_text=True)

@@ -8,7 +8,7 @@ import pytest
 
 from domain.catalog import CAPABILITIES
 from domain.errors import ConfigurationError
-from domain.registry import ModelIndex
+from domain.model_index import ModelIndex
 from settings import load_settings
 from settings.catalog import BUILTIN_COMPATIBLE, compatible_enabled, load_catalog
 

@@ -11,6 +11,7 @@ import pytest
 
 from container import Container
 from domain.errors import ConfigurationError
+from ports.text import TEXT_PORT
 from settings import load_settings
 from settings.catalog import resolve_compatible
 from tests.support.app import make_container, make_settings
@@ -31,15 +32,15 @@ async def shutdown(container: Container) -> None:
 async def test_only_configured_vendors_get_a_provider(tmp_path: Path) -> None:
     """With no keys only ``fake`` is registered; keys for OpenAI and Groq and an Ollama URL add exactly those."""
     bare = make_container(make_settings(tmp_path))
-    assert set(await resolved(bare, "text_providers")) == {"fake"}
+    assert set(await resolved(bare, "vendors")) == {"fake"}
     await shutdown(bare)
 
     environ = {"OPENAI_API_KEY": "sk-test", "GROQ_API_KEY": "gsk-test", "OLLAMA_BASE_URL": "http://127.0.0.1:9/v1"}
     loaded = resolve_compatible(load_settings(environ), environ)
     container = make_container(attrs.evolve(make_settings(tmp_path), providers=loaded.providers))
-    providers = await resolved(container, "text_providers")
-    assert set(providers) == {"fake", "openai", "groq", "ollama"}
-    assert {name: p.name for name, p in providers.items()} == {n: n for n in providers}
+    vendors = await resolved(container, "vendors")
+    assert set(vendors) == {"fake", "openai", "groq", "ollama"}
+    assert {name: v.get(TEXT_PORT).name for name, v in vendors.items()} == {n: n for n in vendors}
     registry = await resolved(container, "provider_registry")
     assert registry.resolve("gpt-4o").provider == "openai"
     assert registry.resolve("groq/llama-3.3-70b-versatile").provider == "groq"
@@ -48,11 +49,11 @@ async def test_only_configured_vendors_get_a_provider(tmp_path: Path) -> None:
 
 
 async def test_retry_policy_comes_from_provider_settings(tmp_path: Path) -> None:
-    """providers.max_retries and the delays reach the chat service's retry policy."""
+    """providers.max_retries and the delays reach the attempt runner's retry policy (the chat service's)."""
     settings = make_settings(tmp_path, providers={"max_retries": 5, "retry_deadline_s": 3.0, "retry_base_delay_s": 0.1})
     container = make_container(settings)
-    service = await resolved(container, "chat_service")
-    assert (service.policy.max_retries, service.policy.deadline_s, service.policy.base_delay_s) == (5, 3.0, 0.1)
+    policy = (await resolved(container, "chat_service")).runner.policy
+    assert (policy.max_retries, policy.deadline_s, policy.base_delay_s) == (5, 3.0, 0.1)
     await shutdown(container)
 
 

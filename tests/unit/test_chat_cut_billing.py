@@ -24,12 +24,14 @@ from domain.streaming import StreamEvent
 from domain.types import CustomerId, StreamId
 from domain.usage import UsageRecord
 from ports.metrics import NullMetrics
-from services.chat import ChatCaller, ChatService, RetryPolicy
+from services.attempts import RetryPolicy
+from services.chat import ChatCaller, ChatService
 from services.chat_billing import PER_MESSAGE, REPLY_PRIMING, Delivered, bill_cut_attempt, count_request
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
 from tests.fakes.clock import no_sleep
+from tests.fakes.providers import make_chat_service, text_vendors
 from tests.fakes.text import HANG, Script, ScriptedTextProvider, answer
 from tests.fakes.tokens import WordTokenCounter
 from tests.fakes.usage import InMemoryUsageLedger
@@ -52,9 +54,9 @@ def _service(
     counter: WordTokenCounter | None = None,
     policy: RetryPolicy | None = None,
 ) -> tuple[ChatService, InMemoryUsageLedger]:
-    registry = ProviderRegistry([PRICED], {"scripted": ScriptedTextProvider(script, name="scripted")})
+    registry = ProviderRegistry([PRICED], text_vendors({"scripted": ScriptedTextProvider(script, name="scripted")}))
     ledger = InMemoryUsageLedger()
-    chat = ChatService(
+    chat = make_chat_service(
         registry,
         streams,
         ledger,
@@ -166,10 +168,13 @@ async def test_vendor_usage_seen_before_the_cut_wins_over_the_estimate(manager: 
 async def test_a_retried_error_before_content_is_not_estimated() -> None:
     """A 429 before any output is not a cut: its record keeps the vendor's (zero) figures, not an estimate."""
     registry = ProviderRegistry(
-        [PRICED], {"scripted": ScriptedTextProvider([RateLimitError("slow", retry_after=0)], answer("ok"))}
+        [PRICED],
+        text_vendors({"scripted": ScriptedTextProvider([RateLimitError("slow", retry_after=0)], answer("ok"))}),
     )
     ledger = InMemoryUsageLedger()
-    chat = ChatService(registry, None, ledger, NullMetrics(), RetryPolicy(), sleep=no_sleep, tokens=WordTokenCounter())
+    chat = make_chat_service(
+        registry, None, ledger, NullMetrics(), RetryPolicy(), sleep=no_sleep, tokens=WordTokenCounter()
+    )
     await chat.complete(_ask(), CALLER)
     assert [(r.outcome, r.input_tokens, r.estimated) for r in ledger.records] == [
         ("rate_limited", 0, False),

@@ -37,10 +37,12 @@ from domain.errors import (
 )
 from domain.types import CustomerId
 from domain.usage import UsageRecord
-from services.chat import ChatCaller, ChatService, RetryPolicy
+from services.attempts import RetryPolicy
+from services.chat import ChatCaller
 from services.chat_events import ChatItem, Completed, Served
 from services.registry import ProviderRegistry
 from tests.fakes.metrics import RecordingMetrics
+from tests.fakes.providers import make_chat_service, text_vendors
 from tests.fakes.text import Script, ScriptedTextProvider, answer
 from tests.fakes.usage import InMemoryUsageLedger
 
@@ -86,11 +88,11 @@ class Harness:
                 spec("spare", provider="backup"),
             ]
         )
-        self.registry = ProviderRegistry(self.catalog, {"scripted": self.primary, "backup": self.backup})
+        self.registry = ProviderRegistry(self.catalog, text_vendors({"scripted": self.primary, "backup": self.backup}))
         self.clock = Clock()
         self.ledger = InMemoryUsageLedger()
         self.metrics = RecordingMetrics()
-        self.service = ChatService(
+        self.service = make_chat_service(
             self.registry,
             None,
             self.ledger,
@@ -393,8 +395,8 @@ async def test_each_attempt_is_accounted_with_its_own_timing_tokens_and_cost() -
     provider = _TimedProvider(
         h.clock, [RateLimitError("slow", retry_after=1.0)], answer("a", "b", usage=usage), ttft_s=0.25, gap_s=0.5
     )
-    h.registry = ProviderRegistry(h.catalog, {"scripted": provider, "backup": h.backup})
-    h.service.registry = h.registry
+    h.registry = ProviderRegistry(h.catalog, text_vendors({"scripted": provider, "backup": h.backup}))
+    h.service.runner.registry = h.registry
     items, error = await h.items(ask())
     assert error is None
     failed, done = h.ledger.records
@@ -425,7 +427,7 @@ async def test_a_ledger_failure_never_fails_the_answer() -> None:
             raise DatabaseError("insert_usage", "down")
 
     h = Harness([answer("ok")])
-    h.service._usage = FailingLedger()
+    h.service.runner._usage = FailingLedger()
     items, error = await h.items(ask())
     assert error is None
     assert texts(items) == ["ok"]

@@ -13,11 +13,13 @@ from domain.errors import ServiceError
 from domain.streaming import StreamEvent
 from domain.types import CustomerId
 from ports.metrics import NullMetrics
-from services.chat import ChatCaller, ChatService, RetryPolicy
+from services.attempts import RetryPolicy
+from services.chat import ChatCaller, ChatService
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
 from tests.fakes.clock import no_sleep
+from tests.fakes.providers import make_chat_service, text_vendors
 from tests.fakes.text import HANG, Script, ScriptedTextProvider, answer
 from tests.fakes.tokens import WordTokenCounter
 from tests.fakes.usage import InMemoryUsageLedger
@@ -41,8 +43,8 @@ def _service(
     }
     ledger = InMemoryUsageLedger()
     policy = RetryPolicy(max_retries=max_retries, idle_timeout_s=IDLE_S)
-    chat = ChatService(
-        ProviderRegistry(CATALOG, providers),
+    chat = make_chat_service(
+        ProviderRegistry(CATALOG, text_vendors(providers)),
         manager,
         ledger,
         NullMetrics(),

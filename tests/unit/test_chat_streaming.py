@@ -12,10 +12,12 @@ from domain.errors import NotFoundError, ProviderError, RateLimitError
 from domain.streaming import StreamEvent
 from domain.types import CustomerId
 from ports.metrics import NullMetrics
-from services.chat import ChatCaller, ChatService, RetryPolicy
+from services.attempts import RetryPolicy
+from services.chat import ChatCaller, ChatService
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
 from tests.fakes.clock import no_sleep
+from tests.fakes.providers import make_chat_service, text_vendors
 from tests.fakes.text import Script, ScriptedTextProvider, answer
 from tests.fakes.usage import InMemoryUsageLedger
 
@@ -31,8 +33,8 @@ def service(manager: StreamingManager, primary: Sequence[Script], backup: Sequen
         "scripted": ScriptedTextProvider(*primary, name="scripted"),
         "backup": ScriptedTextProvider(*(backup or [answer("backup")]), name="backup"),
     }
-    registry = ProviderRegistry(CATALOG, providers)
-    return ChatService(registry, manager, InMemoryUsageLedger(), NullMetrics(), RetryPolicy(), sleep=no_sleep)
+    registry = ProviderRegistry(CATALOG, text_vendors(providers))
+    return make_chat_service(registry, manager, InMemoryUsageLedger(), NullMetrics(), RetryPolicy(), sleep=no_sleep)
 
 
 async def stream(chat: ChatService, manager: StreamingManager, **kwargs: object) -> list[StreamEvent]:

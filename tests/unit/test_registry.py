@@ -8,9 +8,12 @@ from hypothesis import strategies as st
 
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Message, Usage
+from domain.chat_rules import prepare_request
 from domain.errors import CapabilityError, NotFoundError
-from domain.registry import ModelIndex, cost_usd, prepare_request
+from domain.model_index import ModelIndex
+from domain.pricing import cost_usd
 from services.registry import ProviderRegistry
+from tests.fakes.providers import text_vendors
 from tests.fakes.text import ScriptedTextProvider
 
 CATALOG = [
@@ -23,7 +26,7 @@ CATALOG = [
 
 
 def registry(*enabled: str) -> ProviderRegistry:
-    return ProviderRegistry(CATALOG, {name: ScriptedTextProvider(name=name) for name in enabled})
+    return ProviderRegistry(CATALOG, text_vendors({name: ScriptedTextProvider(name=name) for name in enabled}))
 
 
 def test_resolves_qualified_alias_and_bare_ids() -> None:
@@ -126,5 +129,5 @@ def test_prepare_request_drops_defaults_and_caps() -> None:
 def test_cost_uses_catalog_prices_per_million_tokens() -> None:
     """Cost is tokens times price per million; no prices means no cost."""
     spec = ModelSpec("m", "x", frozenset({"text"}), input_price_per_mtok=3.0, output_price_per_mtok=15.0)
-    assert cost_usd(Usage(1_000_000, 100_000), spec) == pytest.approx(4.5)
-    assert cost_usd(Usage(10, 10), ModelSpec("m", "x", frozenset({"text"}))) is None
+    assert cost_usd(Usage(1_000_000, 100_000).units(), spec) == pytest.approx(4.5)
+    assert cost_usd(Usage(10, 10).units(), ModelSpec("m", "x", frozenset({"text"}))) is None

@@ -1,44 +1,21 @@
-"""Domain: pure catalog rules: name resolution, capability requirements, parameter policy and cost.
+"""Domain: finding a catalog entry by name, and saying what it lacks.
 
-The registry service applies these to the enabled part of the catalog; nothing here knows which vendors are
-configured or how the catalog file is read. Resolution order: exact ``provider/model``, then an alias, then a
-bare id (the first enabled entry in catalog order wins when two vendors serve the same id), each tried exactly
-and then case-insensitively.
+Resolution order: exact ``provider/model``, then an alias, then a bare id (the first entry in catalog order wins
+when two vendors serve the same id), each tried exactly and then case-insensitively. Nothing here knows which vendors
+are configured or how the catalog file is read: the registry service applies these rules to the enabled entries.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from typing import Any, Final
 
-import attrs
 from attrs import frozen
 
 from domain.catalog import ModelSpec
-from domain.chat import ChatRequest, ContentPart, Usage
 from domain.errors import CapabilityError, NotFoundError
 
-__all__ = [
-    "ADJUSTABLE_PARAMS",
-    "ModelIndex",
-    "PreparedRequest",
-    "closest_names",
-    "cost_usd",
-    "prepare_request",
-    "require_capability",
-    "required_capabilities",
-]
-
-# Request fields a catalog entry may reject (``unsupported_params``) or default (``default_params``).
-ADJUSTABLE_PARAMS: Final = frozenset({"temperature", "top_p", "max_tokens", "stop", "tool_choice"})
-_EMPTY: Final[dict[str, Any]] = {
-    "temperature": None,
-    "top_p": None,
-    "max_tokens": None,
-    "stop": [],
-    "tool_choice": None,
-}
+__all__ = ["ModelIndex", "closest_names", "require_capability"]
 
 
 def closest_names(name: str, candidates: Iterable[str], *, limit: int = 5) -> list[str]:
@@ -122,22 +99,6 @@ def _id_key(spec: ModelSpec) -> tuple[str, ...]:
     return (spec.id,)
 
 
-def _has_image(content: str | list[ContentPart]) -> bool:
-    return not isinstance(content, str) and any(part.type == "image" for part in content)
-
-
-def required_capabilities(request: ChatRequest) -> list[str]:
-    """What ``request`` needs from a model: ``text`` always, then ``vision``, ``tools``, ``structured_output``."""
-    needed = ["text"]
-    if any(_has_image(m.content) for m in request.messages):
-        needed.append("vision")
-    if request.tools:
-        needed.append("tools")
-    if request.response_format is not None and request.response_format.type != "text":
-        needed.append("structured_output")
-    return needed
-
-
 def require_capability(spec: ModelSpec, capability: str, *, alternatives: Sequence[ModelSpec] = ()) -> None:
     """``CapabilityError`` naming the model, the capability and a few models that have it."""
     if capability in spec.capabilities:
@@ -147,39 +108,3 @@ def require_capability(spec: ModelSpec, capability: str, *, alternatives: Sequen
     raise CapabilityError(
         spec.qualified_id, capability, f"model {spec.qualified_id!r} does not support {capability!r}{hint}"
     )
-
-
-@frozen
-class PreparedRequest:
-    """A request adapted to one catalog entry, and the parameters that were dropped on the way."""
-
-    request: ChatRequest
-    dropped: tuple[str, ...] = ()
-
-
-def prepare_request(request: ChatRequest, spec: ModelSpec) -> PreparedRequest:
-    """Drop what ``spec`` rejects, fill its defaults where the caller set nothing, cap ``max_tokens``."""
-    changes: dict[str, Any] = {}
-    dropped: list[str] = []
-    for param in sorted(spec.unsupported_params & ADJUSTABLE_PARAMS):
-        if getattr(request, param) != _EMPTY[param]:
-            changes[param] = _EMPTY[param]
-            dropped.append(param)
-    for param, value in spec.default_params.items():
-        settable = param in ("temperature", "top_p", "max_tokens") and param not in spec.unsupported_params
-        if settable and getattr(request, param) is None and param not in changes:
-            changes[param] = value
-    max_tokens = changes.get("max_tokens", request.max_tokens)
-    if max_tokens is not None and spec.max_output_tokens is not None and max_tokens > spec.max_output_tokens:
-        changes["max_tokens"] = spec.max_output_tokens
-    return PreparedRequest(attrs.evolve(request, **changes) if changes else request, tuple(dropped))
-
-
-def cost_usd(usage: Usage, spec: ModelSpec) -> float | None:
-    """Cost of ``usage`` at the catalog prices (per million tokens); ``None`` when the entry has no prices."""
-    if spec.input_price_per_mtok is None and spec.output_price_per_mtok is None:
-        return None
-    cost = usage.input_tokens * (spec.input_price_per_mtok or 0.0) + usage.output_tokens * (
-        spec.output_price_per_mtok or 0.0
-    )
-    return round(cost / 1_000_000, 8)

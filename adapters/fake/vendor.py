@@ -1,0 +1,14 @@
+"""Driven adapter (fake): the ``fake`` vendor's builder, every port it serves (always enabled, no client to close)."""
+
+from __future__ import annotations
+
+from adapters.fake.text import FakeTextProvider
+from ports.providers import VendorProviders
+from ports.text import TEXT_PORT
+
+__all__ = ["build_fake_providers"]
+
+
+def build_fake_providers(name: str = "fake") -> VendorProviders:
+    """The deterministic fake of every modality: the embedded default's provider and the tests'."""
+    return VendorProviders(name, {TEXT_PORT: FakeTextProvider(name)})

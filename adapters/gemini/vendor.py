@@ -1,0 +1,28 @@
+"""Driven adapter (Gemini): the vendor's builder, every port it serves over one ``genai.Client`` (Gemini API mode)."""
+
+from __future__ import annotations
+
+from google import genai
+from google.genai import types
+
+from adapters.gemini.text import GeminiTextProvider
+from ports.providers import VendorProviders
+from ports.text import TEXT_PORT
+
+__all__ = ["build_gemini_providers"]
+
+
+def build_gemini_providers(
+    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+) -> VendorProviders:
+    """One client for ``name``. google-genai takes one timeout, in milliseconds, for every phase of a request, so
+    ``connect_timeout_s`` cannot be applied separately; the overall ``timeout_s`` bounds the connect as well. Its own
+    retries are off (one attempt): the attempt runner retries."""
+    del connect_timeout_s  # see the docstring: the SDK has a single timeout
+    options = types.HttpOptions(
+        base_url=base_url,
+        timeout=max(1, round(timeout_s * 1000)),
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    client = genai.Client(api_key=api_key, http_options=options)
+    return VendorProviders(name, {TEXT_PORT: GeminiTextProvider(client, name=name)}, client.aio.aclose)

@@ -1,0 +1,33 @@
+"""Driven adapter (OpenAI): the vendor's builder, every port it serves over one ``AsyncOpenAI`` client.
+
+The same builder serves the OpenAI-compatible family (Groq, Ollama, vLLM ...) by name, key and base URL.
+"""
+
+from __future__ import annotations
+
+import httpx2
+from openai import AsyncOpenAI
+
+from adapters.openai.text import OpenAITextProvider
+from ports.providers import VendorProviders
+from ports.text import TEXT_PORT
+
+__all__ = ["build_openai_providers"]
+
+
+def build_openai_providers(
+    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+) -> VendorProviders:
+    """One client for ``name`` at ``base_url`` (OpenAI's own when ``None``); the SDK's own retries are off because
+    the attempt runner retries with its own deadline and backoff."""
+    client = AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
+        max_retries=0,
+    )
+    return VendorProviders(
+        name,
+        {TEXT_PORT: OpenAITextProvider(client, name=name)},
+        client.close,
+    )
