@@ -1,4 +1,5 @@
-"""What is mutated and which tests may kill it: one entry per stream-core module, plus the Lua script.
+"""What is mutated and which tests may kill it: one entry per stream-core module and the attempt runner, plus the
+Lua script.
 
 The test mapping keeps each module's run bounded: only the files that exercise the module, with the hypothesis
 state machines scaled down (``SWITCHYARD_HYPOTHESIS_SCALE``) and Redis-backed tests left to the Lua pass.
@@ -40,15 +41,25 @@ PY_TARGETS: Final = (  # smallest first, so a run cut short by its budget still 
         ("tests/contract/test_stream_log*.py", "tests/unit/test_streaming_*.py"),
     ),
     PyTarget(
-        "services.chat",
-        "services/chat.py",
+        "services.attempts",
+        "services/attempts.py",
         (
+            "tests/unit/test_attempt_runner.py",
             "tests/unit/test_chat_service.py",
             "tests/unit/test_chat_streaming.py",
             "tests/unit/test_chat_cut_billing.py",
             "tests/unit/test_chat_silent_vendor.py",
         ),
-        functions=("xǁChatServiceǁrun", "xǁChatServiceǁ_account"),
+        functions=(
+            "xǁAttemptRunnerǁcandidates",
+            "xǁAttemptRunnerǁcall",
+            "xǁAttemptRunnerǁrun",
+            "xǁAttemptRunnerǁ_provider",
+            "xǁAttemptRunnerǁ_outputs",
+            "xǁAttemptRunnerǁ_retry_delay",
+            "xǁAttemptRunnerǁ_account",
+            "xǁRetryPolicyǁbackoff",
+        ),
     ),
     PyTarget("services.streaming.manager", "services/streaming/manager.py", _STREAM_UNIT),
 )
