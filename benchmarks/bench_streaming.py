@@ -207,11 +207,10 @@ def _sse(quick: bool, fanout_one: float) -> list[Result]:
 
     events = 5_000 if quick else 50_000
     env = {
-        "SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true",
         "SWITCHYARD_STREAMING_MAX_EVENTS_PER_STREAM": str(events + 100),
         "SWITCHYARD_LOGGING_LEVEL": "WARNING",
     }
-    with tempfile.TemporaryDirectory() as folder, running_server(Path(folder), env) as server:
+    with tempfile.TemporaryDirectory() as folder, running_server(Path(folder), env, test_routes=True) as server:
         headers = auth_headers("bench")
         started = time.perf_counter()
         response = httpx.post(f"{server.base_url}/api/v1/streams/test", json={"events": events}, headers=headers)

@@ -9,4 +9,4 @@ from container import build_container
 from entrypoints.http.app import create_app, freeze_heap_after_start
 
 app = create_app(build_container())
-freeze_heap_after_start(app)  # performance: no full-GC walks of the start-up heap while serving
+freeze_heap_after_start(app)  # no full-GC walks of the start-up heap while serving

@@ -68,8 +68,9 @@ def serve_in_process(app: Quart, config: Config) -> None:
     _run_loop(_serve(app, config, None, None))
 
 
-def serve_workers(config: Config, workers: int) -> int:
-    """Serve ``entrypoints.asgi:app`` in ``workers`` spawned processes sharing this process' listening sockets.
+def serve_workers(config: Config, workers: int, build_app: Callable[[], Quart] | None = None) -> int:
+    """Serve ``entrypoints.asgi:app`` (or what ``build_app``, a module-level function, returns in each worker) in
+    ``workers`` spawned processes sharing this process' listening sockets.
 
     Returns 0 after a stop signal once every worker has drained, or the exit code of a worker that died on its own
     (the others are then stopped too).
@@ -84,7 +85,11 @@ def serve_workers(config: Config, workers: int) -> int:
     # arrives while a worker still imports must not kill it; the stop event reaches it once it serves.
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _STOP_SIGNALS}
     processes = [
-        context.Process(target=_worker, kwargs={"config": config, "sockets": sockets, "stop": stop}, daemon=False)
+        context.Process(
+            target=_worker,
+            kwargs={"config": config, "sockets": sockets, "stop": stop, "build_app": build_app},
+            daemon=False,
+        )
         for _ in range(workers)
     ]
     try:
@@ -110,10 +115,15 @@ def serve_workers(config: Config, workers: int) -> int:
             sock.close()
 
 
-def _worker(config: Config, sockets: Sockets, stop: ProcessEvent) -> None:  # pragma: no cover - runs in a child
-    """A spawned worker: one container and app (``entrypoints.asgi``), served until ``stop`` or a signal."""
-    from entrypoints.asgi import app
-
+def _worker(
+    config: Config, sockets: Sockets, stop: ProcessEvent, build_app: Callable[[], Quart] | None
+) -> None:  # pragma: no cover - runs in a child
+    """A spawned worker: one container and app (``entrypoints.asgi``, or ``build_app()``), served until ``stop`` or a
+    signal."""
+    if build_app is None:
+        from entrypoints.asgi import app
+    else:
+        app = build_app()
     _run_loop(_serve(app, config, sockets, stop))
 
 

@@ -226,7 +226,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     raw.setdefault("app", {})["env"] = env
     settings = _structure(raw)
     _check_required(required, provided, raw, env)
-    # chat work: merge [[providers.compatible]] over the built-in OpenAI-compatible vendors, read their variables.
+    # [[providers.compatible]] merges over the built-in OpenAI-compatible vendors, and their key variables are read.
     from settings.catalog import resolve_compatible
 
     return resolve_compatible(settings, environ)

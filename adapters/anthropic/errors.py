@@ -1,7 +1,8 @@
 """Driven adapter (Anthropic): translate Anthropic SDK and transport failures into domain errors.
 
 An ``event: error`` inside a 200 stream reaches us as an ``APIStatusError`` whose status is 200; its body's
-``error.type`` (``overloaded_error``, ``api_error``, ``rate_limit_error`` ...) decides the mapping then.
+``error.type`` (``overloaded_error``, ``api_error``, ``rate_limit_error`` ...) stands for the HTTP status then. The
+status goes through the adapter kit's one ladder (``adapters.kit.errors.status_error``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 import anthropic
 import httpx2
 
-from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
-from services.vendor_stream import generic_failure, retry_after_seconds, safe_reason
+from adapters.kit.errors import generic_failure, retry_after_seconds, safe_reason, status_error
+from domain.errors import ServiceError
 
 __all__ = ["map_anthropic_error", "safe_reason"]
 
@@ -50,32 +51,21 @@ def map_anthropic_error(provider: str, exc: BaseException) -> ServiceError:
         mid_stream = status == 200
         if mid_stream:
             status = _STATUS_BY_TYPE.get(type_ or "", 500)
-        return _by_status(provider, exc, status, type_, message, mid_stream=mid_stream)
+        return status_error(
+            provider,
+            status,
+            exc,
+            message=message,
+            field=_field,
+            vendor_code=type_,
+            # A mid-stream report arrives on the 200 response, whose headers say nothing about it.
+            retry_after=retry_after_seconds(exc.response.headers) if status == 429 and not mid_stream else None,
+            retryable=type_ in _RETRYABLE_TYPES,
+            mid_stream=mid_stream,
+        )
     return generic_failure(provider, exc, timeouts=_TIMEOUTS, unreachable=_UNREACHABLE)
 
 
-def _by_status(
-    provider: str,
-    exc: anthropic.APIStatusError,
-    status: int,
-    type_: str | None,
-    message: object,
-    *,
-    mid_stream: bool,
-) -> ServiceError:
-    context: dict[str, Any] = {"provider": provider, "status": status, "vendor_code": type_}
-    if status in (401, 403):
-        return ProviderError(
-            provider, f"{provider} rejected our credentials (HTTP {status})", original_error=exc, context=context
-        )
-    if status == 429:
-        retry_after = None if mid_stream else retry_after_seconds(exc.response.headers)
-        return RateLimitError(f"{provider} rate limit reached", retry_after=retry_after, context=context)
-    if status == 408 or status >= 500 or type_ in _RETRYABLE_TYPES:
-        what = "reported an error mid-stream" if mid_stream else f"is unavailable (HTTP {status})"
-        return ProviderError(provider, f"{provider} {what}", original_error=exc, retryable=True, context=context)
-    if status in (400, 413, 422):
-        reason = safe_reason(message)
-        field = "messages" if "too long" in reason or "context" in reason else "request"
-        return ValidationError(field, reason, context=context)
-    return ProviderError(provider, f"{provider} refused the call (HTTP {status})", original_error=exc, context=context)
+def _field(reason: str) -> str:
+    """Anthropic says a prompt is over the context window only in its message ("prompt is too long ...")."""
+    return "messages" if "too long" in reason or "context" in reason else "request"

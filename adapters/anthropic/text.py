@@ -18,6 +18,7 @@ from anthropic import AsyncAnthropic
 
 from adapters.anthropic.errors import map_anthropic_error
 from adapters.anthropic.messages import messages_params
+from adapters.kit.stream import MALFORMED, drive, split_known
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -32,7 +33,6 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
-from services.vendor_stream import MALFORMED, drive, split_known
 
 __all__ = ["AnthropicStreamNormalizer", "AnthropicTextProvider", "build_anthropic_text_provider"]
 

@@ -3,6 +3,7 @@
 google-genai raises ``ClientError``/``ServerError`` with the HTTP code (and does so for an ``{"error": ...}`` chunk
 inside a stream too), leaves httpx2 timeouts unwrapped, and raises ``UnknownApiResponseError`` (a ``ValueError``)
 for a chunk that is not JSON. A 429 says when to retry in a ``google.rpc.RetryInfo`` detail, not (only) a header.
+The code goes through the adapter kit's one status ladder (``adapters.kit.errors.status_error``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 import httpx2
 from google.genai import errors as genai_errors
 
-from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
-from services.vendor_stream import generic_failure, retry_after_seconds, safe_reason
+from adapters.kit.errors import generic_failure, retry_after_seconds, safe_reason, status_error
+from domain.errors import ServiceError
 
 __all__ = ["map_gemini_error", "safe_reason"]
 
@@ -45,19 +46,17 @@ def map_gemini_error(provider: str, exc: BaseException) -> ServiceError:
 
 def _api_error(provider: str, exc: genai_errors.APIError) -> ServiceError:
     code = exc.code if isinstance(exc.code, int) else 500
-    context = {"provider": provider, "status": code, "vendor_code": exc.status}
-    if code in (401, 403):
-        return ProviderError(
-            provider, f"{provider} rejected our credentials (HTTP {code})", original_error=exc, context=context
-        )
-    if code == 429:
-        return RateLimitError(f"{provider} rate limit reached", retry_after=_retry_after(exc), context=context)
-    if code == 408 or code >= 500:
-        return ProviderError(
-            provider, f"{provider} is unavailable (HTTP {code})", original_error=exc, retryable=True, context=context
-        )
-    if code in (400, 413, 422):
-        reason = safe_reason(exc.message)
-        field = "messages" if "too long" in reason or "context" in reason or "token" in reason else "request"
-        return ValidationError(field, reason, context=context)
-    return ProviderError(provider, f"{provider} refused the call (HTTP {code})", original_error=exc, context=context)
+    return status_error(
+        provider,
+        code,
+        exc,
+        message=exc.message,
+        field=_field,
+        vendor_code=exc.status,
+        retry_after=_retry_after(exc) if code == 429 else None,
+    )
+
+
+def _field(reason: str) -> str:
+    """Gemini says a prompt is over the context window only in its message (tokens, "too long", context)."""
+    return "messages" if "too long" in reason or "context" in reason or "token" in reason else "request"

@@ -20,6 +20,7 @@ from google.genai import types
 
 from adapters.gemini.contents import generation_config, to_contents
 from adapters.gemini.errors import map_gemini_error
+from adapters.kit.stream import MALFORMED, drive
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -34,7 +35,6 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
-from services.vendor_stream import MALFORMED, drive
 
 __all__ = ["GeminiStreamNormalizer", "GeminiTextProvider", "build_gemini_text_provider"]
 

@@ -1,7 +1,8 @@
 """Driven adapter (OpenAI): translate OpenAI SDK and transport failures into domain errors.
 
 Nothing of the vendor's body passes except its ``error.message`` for a 4xx request problem, scrubbed of anything
-that looks like a key and capped in length; 401/403 bodies (which may quote the key) are dropped whole.
+that looks like a key and capped in length; 401/403 bodies (which may quote the key) are dropped whole. Which
+domain error an HTTP status becomes is the adapter kit's one ladder (``adapters.kit.errors.status_error``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 import httpx2
 import openai
 
+from adapters.kit.errors import generic_failure, retry_after_seconds, safe_reason, status_error
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
-from services.vendor_stream import generic_failure, retry_after_seconds, safe_reason
 
 __all__ = ["map_openai_error", "safe_reason", "stream_error"]
 
@@ -62,22 +63,14 @@ def map_openai_error(provider: str, exc: BaseException) -> ServiceError:
 
 
 def _status_error(provider: str, exc: openai.APIStatusError) -> ServiceError:
-    status = exc.status_code
     message, _type, code = _error_fields(exc.body)
-    context = {"provider": provider, "status": status}
-    if status in (401, 403):
-        return ProviderError(
-            provider, f"{provider} rejected our credentials (HTTP {status})", original_error=exc, context=context
-        )
-    if status == 429:
-        retry_after = retry_after_seconds(exc.response.headers)
-        return RateLimitError(f"{provider} rate limit reached", retry_after=retry_after, context=context)
-    if status == 408 or status >= 500:
-        return ProviderError(
-            provider, f"{provider} is unavailable (HTTP {status})", original_error=exc, retryable=True, context=context
-        )
-    if status in (400, 413, 422):
-        field = "messages" if code == "context_length_exceeded" else "request"
-        vendor_code = code if isinstance(code, str) else None
-        return ValidationError(field, safe_reason(message), context={**context, "vendor_code": vendor_code})
-    return ProviderError(provider, f"{provider} refused the call (HTTP {status})", original_error=exc, context=context)
+    status = exc.status_code
+    return status_error(
+        provider,
+        status,
+        exc,
+        message=message,
+        field="messages" if code == "context_length_exceeded" else "request",
+        vendor_code=code,
+        retry_after=retry_after_seconds(exc.response.headers) if status == 429 else None,
+    )

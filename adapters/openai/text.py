@@ -15,12 +15,12 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
+from adapters.kit.stream import MALFORMED, drive, split_known
 from adapters.openai.chat_completions import ChatStreamNormalizer, chat_params
 from adapters.openai.errors import map_openai_error
 from adapters.openai.responses import ResponsesStreamNormalizer, responses_params
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, ProviderEvent
-from services.vendor_stream import MALFORMED, drive, split_known
 
 __all__ = ["OpenAITextProvider", "build_openai_text_provider"]
 

@@ -122,9 +122,6 @@ def _set_caller(auth: AuthContext) -> None:
     structlog.contextvars.bind_contextvars(customer_id=auth.customer_id)
 
 
-# --- HTTP ---------------------------------------------------------------------------------------------------------
-
-
 @inject
 async def authenticate_request(verifier: TokenVerifier = Provide["token_verifier"]) -> AuthContext:
     """Authenticate the current HTTP request's bearer token now (idempotent), for routes that decide at run time."""
@@ -139,9 +136,6 @@ async def authenticate_request(verifier: TokenVerifier = Provide["token_verifier
 async def _authenticate_request_hook() -> None:
     if requires_auth(request.path):
         await authenticate_request()
-
-
-# --- WebSocket ----------------------------------------------------------------------------------------------------
 
 
 def _bearer_index(offered: Sequence[str]) -> int | None:

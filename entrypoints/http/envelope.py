@@ -1,4 +1,8 @@
-"""HTTP boundary: the ``ApiResponse[T]`` envelope every JSON route answers with, and its constructors."""
+"""HTTP boundary: the ``ApiResponse[T]`` envelope every JSON route answers with, and its success constructor.
+
+Error envelopes are built by the error table (``entrypoints.http.errors``), which owns the status of each error;
+this module depends on nothing else of the HTTP package, so the table can import it and not the other way round.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,7 @@ from typing import Any, Generic, TypeVar
 from attrs import field, frozen
 from quart import g, has_request_context
 
-from domain.errors import RequestValidationError, ServiceError
-
-__all__ = ["ApiResponse", "ErrorBody", "Meta", "Pagination", "api_error", "api_ok", "current_meta"]
+__all__ = ["ApiResponse", "ErrorBody", "Meta", "Pagination", "api_ok", "current_meta"]
 
 T = TypeVar("T")
 
@@ -76,16 +78,3 @@ def api_ok(
 ) -> ApiResponse[T]:
     """A success envelope around ``data``."""
     return ApiResponse(code=code, success=True, message=message, data=data, meta=current_meta(pagination, extra))
-
-
-def api_error(error: ServiceError, *, status: int | None = None) -> ApiResponse[ErrorBody]:
-    """An error envelope for ``error``; its status comes from the error table unless given."""
-    from entrypoints.http.errors import status_for  # the table imports this module
-
-    code = status if status is not None else status_for(error)
-    context = {k: v for k, v in error.context.items() if k != "errors"}
-    errors = [e.as_dict() for e in error.errors] if isinstance(error, RequestValidationError) else None
-    if errors is None and "field" in error.context and code == 422:
-        errors = [{"loc": str(error.context["field"]), "msg": getattr(error, "reason", error.message)}]
-    body = ErrorBody(error=error.code, type=type(error).__name__, context=context, errors=errors)
-    return ApiResponse(code=code, success=False, message=error.message, data=body, meta=current_meta())

@@ -26,6 +26,8 @@ from typing import Any, Final
 import structlog
 from quart import Quart, current_app, has_app_context, websocket
 
+from settings import Settings
+
 __all__ = ["Drain", "current_drain", "drain", "install_drain"]
 
 _log = structlog.get_logger("switchyard.http")
@@ -127,7 +129,7 @@ async def drain(app: Quart) -> None:
         return
     state.started = True
     container: Any = app.extensions["container"]
-    settings: Any = container.settings()
+    settings: Settings = container.settings()
     grace_s = float(settings.http.shutdown_grace_s)
     _log.info("shutdown_draining", grace_s=grace_s, deliveries=state.deliveries)
     if container.streaming_manager.initialized:  # never start the manager just to stop it

@@ -37,7 +37,6 @@ START_S = 240.0  # cold starts (no bytecode cache, 2 shared cores, N workers imp
 EXIT_BOUND_S = 60.0  # grace 4 s + delivery + Hypercorn's graceful timeout + ledger flush, with room for a busy host
 SLOW: dict[str, Any] = {"events": 400, "interval_ms": 100}  # ~40 s: still running at SIGTERM, whatever the host's speed
 BASE_ENV = {
-    "SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true",
     "SWITCHYARD_HTTP_SHUTDOWN_GRACE_S": "4",
     "SWITCHYARD_STREAMING_KEEPALIVE_S": "2",
 }
@@ -191,7 +190,7 @@ def test_sigterm_ends_every_stream_with_one_delivered_cancelled_and_exits_cleanl
     `shutdown` as their last message before the connection closes (WebSockets with 1001), a stream short enough
     finishes with `done`, a new stream during the drain is a retryable 503, the cut chat stream's usage row is in
     the ledger, and the process exits 0 in bounded time without a traceback."""
-    with running_server(tmp_path, _env(tmp_path), timeout_s=START_S) as server:
+    with running_server(tmp_path, _env(tmp_path), timeout_s=START_S, test_routes=True) as server:
         run = Shutdown(server)
         sse = run.sse_stream(start_stream(server.base_url, **SLOW))
         ws = run.ws_stream(start_stream(server.base_url, **SLOW))
@@ -221,7 +220,7 @@ def test_sigterm_on_the_redis_backend_delivers_cancelled_before_closing(tmp_path
     """Redis backend, one process and two workers: SSE and WebSocket clients get `cancelled`/`shutdown` as their
     last message before their connections close, and every process exits 0 in bounded time without a traceback."""
     env = _redis_env(tmp_path, SWITCHYARD_HTTP_WORKERS=str(workers))
-    with running_server(tmp_path, env, timeout_s=START_S) as server:
+    with running_server(tmp_path, env, timeout_s=START_S, test_routes=True) as server:
         run = Shutdown(server)
         clients = [run.sse_stream(start_stream(server.base_url, **SLOW)) for _ in range(2)]
         clients += [run.ws_stream(start_stream(server.base_url, **SLOW)) for _ in range(2)]

@@ -44,14 +44,13 @@ def test_a_killed_producer_ends_its_stream_with_producer_lost_on_the_other_serve
 ) -> None:
     """kill -9 the producing server: a reader resuming on the other one gets a terminal ``producer_lost`` in time."""
     env = {
-        "SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true",
         "SWITCHYARD_STREAMING_BACKEND": "redis",
         "SWITCHYARD_REDIS_URL": require_service("redis"),
         "SWITCHYARD_STREAMING_REDIS_PREFIX": f"e2e:{uuid.uuid4().hex}:",
         "SWITCHYARD_STREAMING_PRODUCER_LEASE_S": str(LEASE_S),
     }
     with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
-        servers = [running_server(tmp_path_factory.mktemp(name), env) for name in ("a", "b")]
+        servers = [running_server(tmp_path_factory.mktemp(name), env, test_routes=True) for name in ("a", "b")]
         a, b = pool.map(stack.enter_context, servers)
         stream_id = start_stream(a.base_url, events=2, hang=True)
         first = read_sse(a.base_url, stream_id, limit=4)
@@ -114,13 +113,12 @@ def test_a_redis_restart_ends_in_flight_streams_and_the_next_requests_succeed(
     tmp = tmp_path_factory.mktemp("redis-restart")
     with _own_redis(tmp) as (url, restart):
         env = {
-            "SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true",
             "SWITCHYARD_STREAMING_BACKEND": "redis",
             "SWITCHYARD_REDIS_URL": url,
             "SWITCHYARD_STREAMING_PRODUCER_LEASE_S": str(LEASE_S),
         }
         server: RunningServer
-        with running_server(tmp, env) as server, ThreadPoolExecutor(1) as pool:
+        with running_server(tmp, env, test_routes=True) as server, ThreadPoolExecutor(1) as pool:
             # Warm the pool: several connections, all of which the restart will leave dead.
             warm = [start_stream(server.base_url, events=2) for _ in range(8)]
             for stream_id in warm:

@@ -21,14 +21,13 @@ pytestmark = pytest.mark.redis
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
     env = {
-        "SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true",
         "SWITCHYARD_STREAMING_BACKEND": "redis",
         "SWITCHYARD_REDIS_URL": require_service("redis"),
         "SWITCHYARD_STREAMING_REDIS_PREFIX": f"e2e:{uuid.uuid4().hex}:",
     }
     # Start both at once (startup is mostly imports): the stack stops whichever started, whatever happens.
     with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
-        servers = [running_server(tmp_path_factory.mktemp(name), env) for name in ("a", "b")]
+        servers = [running_server(tmp_path_factory.mktemp(name), env, test_routes=True) for name in ("a", "b")]
         first, second = pool.map(stack.enter_context, servers)
         yield first, second
 

@@ -13,7 +13,6 @@ from tests.support.app import auth_headers
 from tests.support.server import RunningServer, running_server
 
 ENV = {
-    "SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true",
     "SWITCHYARD_STREAMING_RESUME_GRACE_S": "2.0",
     "SWITCHYARD_STREAMING_FIRST_CONSUMER_S": "1.0",
     "SWITCHYARD_STREAMING_KEEPALIVE_S": "0.2",
@@ -22,7 +21,7 @@ ENV = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("streams"), ENV) as running:
+    with running_server(tmp_path_factory.mktemp("streams"), ENV, test_routes=True) as running:
         yield running
 
 

@@ -13,12 +13,12 @@ from tests.e2e.streams_client import start_stream
 from tests.support.app import auth_headers
 from tests.support.server import RunningServer, running_server
 
-ENV = {"SWITCHYARD_STREAMING_TEST_PRODUCER_ENABLED": "true", "SWITCHYARD_STREAMING_KEEPALIVE_S": "5"}
+ENV = {"SWITCHYARD_STREAMING_KEEPALIVE_S": "5"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with running_server(tmp_path_factory.mktemp("ws"), ENV) as running:
+    with running_server(tmp_path_factory.mktemp("ws"), ENV, test_routes=True) as running:
         yield running
 
 

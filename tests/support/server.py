@@ -1,4 +1,8 @@
-"""Test helper: run a real ``switchyard serve`` (Hypercorn) process on a free port for end-to-end tests."""
+"""Test helper: run a real ``switchyard serve`` (Hypercorn) process on a free port for end-to-end tests.
+
+With ``test_routes=True`` the process is ``python -m tests.support.serve``: the same command, whose app also serves
+the test-only routes (``POST /api/v1/streams/test``, see ``tests/support/streams.py``).
+"""
 
 from __future__ import annotations
 
@@ -41,9 +45,10 @@ class RunningServer:
 
 @contextlib.contextmanager
 def running_server(
-    tmp_path: Path, env: Mapping[str, str] | None = None, *, timeout_s: float = 60.0
+    tmp_path: Path, env: Mapping[str, str] | None = None, *, timeout_s: float = 60.0, test_routes: bool = False
 ) -> Iterator[RunningServer]:
-    """Start ``switchyard serve`` with test settings (plus ``env``) and stop it afterwards."""
+    """Start ``switchyard serve`` with test settings (plus ``env``, and the test routes if asked) and stop it
+    afterwards."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     child_env = {
@@ -61,7 +66,7 @@ def running_server(
     )
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "entrypoints.cli", "serve"],
+            [sys.executable, "-m", *(["tests.support.serve"] if test_routes else ["entrypoints.cli", "serve"])],
             env=child_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -46,6 +46,9 @@ def test_contracts_hold_on_the_real_tree(tree_copy: Path) -> None:
         ("entrypoints/http/leak.py", "from adapters.redis import client\n", "Entrypoints never import adapters"),
         ("adapters/jose/leak.py", "import entrypoints.http.errors\n", "Adapters never import entrypoints"),
         ("adapters/openai/leak.py", "import adapters.anthropic\n", "Adapters never import each other"),
+        ("adapters/kit/leak.py", "import openai\n", "The adapter kit imports no framework, driver or vendor SDK"),
+        # The kit reaching into one vendor would couple every other vendor that uses the kit to it.
+        ("adapters/kit/leak.py", "import adapters.gemini.errors\n", "Adapters never import each other"),
     ],
 )
 def test_a_violation_breaks_its_contract(tree_copy: Path, module: str, source: str, contract: str) -> None:
@@ -55,3 +58,10 @@ def test_a_violation_breaks_its_contract(tree_copy: Path, module: str, source: s
     assert result.returncode != 0
     assert f"{contract}" in result.stdout
     assert "BROKEN" in result.stdout
+
+
+def test_every_adapter_may_import_the_kit(tree_copy: Path) -> None:
+    """The adapter kit is shared: any adapter package importing it keeps every contract."""
+    (tree_copy / "adapters/jose/kit_user.py").write_text("from adapters.kit.errors import safe_reason\n")
+    result = _lint(tree_copy)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -12,9 +12,9 @@ import pytest
 from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 
+from adapters.kit.stream import split_known
 from container import Container
 from entrypoints.http.app import create_app, freeze_heap_after_start
-from services.vendor_stream import split_known
 
 _SPLITTERS = [split_known]
 

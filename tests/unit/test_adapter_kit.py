@@ -1,4 +1,4 @@
-"""Unit tests of services.vendor_stream: the stream loop every text adapter shares, and its error text helpers."""
+"""Unit tests of the adapter kit: the stream loop every vendor adapter shares, its status ladder, its error text."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ from typing import Any
 
 import pytest
 
+from adapters.kit.errors import MAX_REASON, generic_failure, retry_after_seconds, safe_reason, status_error
+from adapters.kit.stream import MALFORMED, drive
 from domain.chat import Finish, ProviderEvent, TextDelta, Usage, UsageReport
-from domain.errors import ProviderError, ProviderTimeoutError, ServiceError, ValidationError
-from services.vendor_stream import (
-    MALFORMED,
-    MAX_REASON,
-    drive,
-    generic_failure,
-    retry_after_seconds,
-    safe_reason,
-)
+from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
 
 
 class _VendorFailure(Exception):
@@ -265,3 +259,63 @@ def test_generic_failure_classifies_what_no_vendor_mapping_claimed() -> None:
     assert (malformed.retryable, str(malformed)) == (True, "acme sent a malformed chunk")
     other = generic_failure("acme", RuntimeError("boom"), **kinds)
     assert (other.retryable, str(other)) == (False, "acme call failed")
+
+
+_VENDOR = _VendorFailure("the SDK's status error")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_not_retryable_and_drop_the_vendor_text(status: int) -> None:
+    """401/403: a non-retryable ProviderError naming the status; the vendor's message (it may quote the key) is
+    nowhere in it."""
+    error = status_error("acme", status, _VENDOR, message="Incorrect API key sk-abcdefghijklmnop1234")
+    assert type(error) is ProviderError
+    assert (str(error), error.retryable) == (f"acme rejected our credentials (HTTP {status})", False)
+    assert "sk-" not in repr(error.context)
+    assert error.original_error is _VENDOR
+
+
+def test_a_rate_limit_carries_the_vendors_retry_after() -> None:
+    """429: a RateLimitError with the seconds the caller read from the vendor."""
+    error = status_error("acme", 429, _VENDOR, retry_after=2.5, vendor_code="rate_limit_error")
+    assert isinstance(error, RateLimitError)
+    assert (error.retry_after, error.context["vendor_code"], error.context["status"]) == (2.5, "rate_limit_error", 429)
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable_type"), [(408, False), (500, False), (503, False), (529, False), (409, True)]
+)
+def test_timeouts_server_errors_and_retryable_vendor_types_are_retryable(status: int, retryable_type: bool) -> None:
+    """408 and 5xx (or a status the vendor's error type says is transient) are a retryable ProviderError."""
+    error = status_error("acme", status, _VENDOR, retryable=retryable_type)
+    assert type(error) is ProviderError
+    assert (str(error), error.retryable) == (f"acme is unavailable (HTTP {status})", True)
+    mid_stream = status_error("acme", status, _VENDOR, retryable=retryable_type, mid_stream=True)
+    assert str(mid_stream) == "acme reported an error mid-stream"
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_a_request_problem_is_a_validation_error_naming_a_field(status: int) -> None:
+    """400/413/422: a ValidationError naming the field (fixed, or chosen from the safe reason) with the vendor's
+    message masked of key-like tokens."""
+    error = status_error("acme", status, _VENDOR, message="bad key sk-abcdefghijklmnop1234 in `temperature`")
+    assert isinstance(error, ValidationError)
+    assert (error.context["field"], error.reason) == ("request", "bad key [redacted] in `temperature`")
+    chosen = status_error("acme", status, _VENDOR, message="prompt is too long", field=lambda r: r.split()[0])
+    assert isinstance(chosen, ValidationError)
+    assert chosen.context["field"] == "prompt"
+    silent = status_error("acme", status, _VENDOR)
+    assert isinstance(silent, ValidationError)
+    assert silent.reason == "the provider rejected the request"
+
+
+@pytest.mark.parametrize("status", [404, 409, 418])
+def test_any_other_status_is_a_refused_call(status: int) -> None:
+    """Anything else the ladder does not name: the vendor refused the call, not retryable."""
+    error = status_error("acme", status, _VENDOR, vendor_code=7)
+    assert type(error) is ProviderError
+    assert (str(error), error.retryable, error.context["vendor_code"]) == (
+        f"acme refused the call (HTTP {status})",
+        False,
+        None,
+    )
