@@ -1,0 +1,1 @@
+"""Driven adapters on the local file system (the embedded default media store)."""
