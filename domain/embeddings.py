@@ -35,10 +35,14 @@ class EmbeddingResult:
 
     vectors: tuple[tuple[float, ...], ...]
     units: Units
+    estimated: bool = False
+    """The vendor reported no usage: ``units`` are an estimate (billed and recorded as such)."""
 
     def __add__(self, other: EmbeddingResult) -> EmbeddingResult:
         """The vectors of two consecutive calls, in order, and their units summed."""
-        return EmbeddingResult(self.vectors + other.vectors, self.units + other.units)
+        return EmbeddingResult(
+            self.vectors + other.vectors, self.units + other.units, self.estimated or other.estimated
+        )
 
 
 @frozen

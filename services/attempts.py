@@ -203,11 +203,13 @@ class _OneShot(Generic[T]):
         spec: ModelSpec,
         units: Callable[[T], Units],
         price: Callable[[Units, ModelSpec], float | None],
+        estimated: Callable[[T], bool],
     ) -> None:
         self._call = call
         self._spec = spec
         self._units = units
         self._price = price
+        self._estimated = estimated
         self.value: T | None = None
 
     async def outputs(self) -> AsyncIterator[T]:
@@ -218,7 +220,7 @@ class _OneShot(Generic[T]):
         if self.value is None:
             return Bill(Units(), None)
         units = self._units(self.value)
-        return Bill(units, self._price(units, self._spec))
+        return Bill(units, self._price(units, self._spec), self._estimated(self.value))
 
 
 class AttemptRunner:
@@ -272,13 +274,16 @@ class AttemptRunner:
         *,
         units: Callable[[T], Units],
         price: Callable[[Units, ModelSpec], float | None] = cost_usd,
+        estimated: Callable[[T], bool] = lambda _value: False,
         stream_id: StreamId | None = None,
     ) -> Served[T]:
-        """Run a single-value call (``invoke(provider, model)``) to its result under the runner's rules."""
+        """Run a single-value call (``invoke(provider, model)``) to its result under the runner's rules.
+
+        ``units`` reads what the result consumed, ``estimated`` whether those are the vendor's figures or a guess."""
         started = self.clock()
 
         def body(provider: P, spec: ModelSpec) -> _OneShot[T]:
-            return _OneShot(lambda: invoke(provider, spec), spec, units, price)
+            return _OneShot(lambda: invoke(provider, spec), spec, units, price, estimated)
 
         result: Output[T] | None = None
         async for step in self.run(candidates, caller, port, body, stream_id=stream_id):

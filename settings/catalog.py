@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 BUILTIN_CATALOG: Final = Path(__file__).with_name("catalog.toml")
-_APIS: Final = frozenset({"chat", "responses"})
+_APIS: Final = frozenset({"chat", "responses", "imagen"})
 
 
 def _vendor(name: str, base_url: str | None, key_env: str | None, *, requires_key: bool = True) -> Any:
@@ -112,9 +112,16 @@ def _make_converter() -> cattrs.Converter:
             raise TypeError(f"expected a number, got {value!r}")
         return float(value)
 
+    def strict_bool(value: object, _: type) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"expected true or false, got {value!r}")
+        return value
+
     converter.register_structure_hook(str, strict_str)
     converter.register_structure_hook(int, strict_int)
     converter.register_structure_hook(float, strict_float)
+    # Registered after int: hooks dispatch by class, and bool is a subclass of int (``adjustable_dimensions``).
+    converter.register_structure_hook(bool, strict_bool)
     converter.register_structure_hook_func(
         lambda t: t == dict[str, Any], lambda v, _: dict(v) if isinstance(v, dict) else _no_table(v)
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from adapters.fake.embeddings import FakeEmbeddingProvider
 from adapters.fake.text import FakeTextProvider
+from ports.embeddings import EMBEDDING_PORT
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
 
@@ -11,4 +13,10 @@ __all__ = ["build_fake_providers"]
 
 def build_fake_providers(name: str = "fake") -> VendorProviders:
     """The deterministic fake of every modality: the embedded default's provider and the tests'."""
-    return VendorProviders(name, {TEXT_PORT: FakeTextProvider(name)})
+    return VendorProviders(
+        name,
+        {
+            TEXT_PORT: FakeTextProvider(name),
+            EMBEDDING_PORT: FakeEmbeddingProvider(name=name),
+        },
+    )

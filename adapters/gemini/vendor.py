@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google import genai
 from google.genai import types
 
+from adapters.gemini.embeddings import GeminiEmbeddingProvider
 from adapters.gemini.text import GeminiTextProvider
-from ports.providers import VendorProviders
+from ports.embeddings import EMBEDDING_PORT
+from ports.providers import PortKey, VendorProviders
 from ports.text import TEXT_PORT
 
 __all__ = ["build_gemini_providers"]
@@ -25,4 +29,8 @@ def build_gemini_providers(
         retry_options=types.HttpRetryOptions(attempts=1),
     )
     client = genai.Client(api_key=api_key, http_options=options)
-    return VendorProviders(name, {TEXT_PORT: GeminiTextProvider(client, name=name)}, client.aio.aclose)
+    served: dict[PortKey[Any], object] = {
+        TEXT_PORT: GeminiTextProvider(client, name=name),
+        EMBEDDING_PORT: GeminiEmbeddingProvider(client, name=name),
+    }
+    return VendorProviders(name, served, client.aio.aclose)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import httpx2
 from openai import AsyncOpenAI
 
+from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from adapters.openai.text import OpenAITextProvider
+from ports.embeddings import EMBEDDING_PORT
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
 
@@ -28,6 +30,9 @@ def build_openai_providers(
     )
     return VendorProviders(
         name,
-        {TEXT_PORT: OpenAITextProvider(client, name=name)},
+        {
+            TEXT_PORT: OpenAITextProvider(client, name=name),
+            EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),
+        },
         client.close,
     )

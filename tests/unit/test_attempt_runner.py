@@ -220,3 +220,17 @@ async def test_a_cancelled_call_is_recorded_as_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert [(r.outcome, r.images) for r in h.ledger.records] == [("cancelled", 0)]
+
+
+async def test_a_result_whose_units_are_a_guess_is_recorded_as_estimated() -> None:
+    h = Harness()
+    candidates = h.runner.candidates("alpha/one", capabilities=["echo"])
+
+    async def invoke(provider: EchoProvider, model_spec: ModelSpec) -> str:
+        return await provider.echo("hi", model_spec)
+
+    await h.runner.call(
+        candidates, CALLER, ECHO_PORT, invoke, units=lambda value: Units(images=1), estimated=lambda value: True
+    )
+    (record,) = h.ledger.records
+    assert record.estimated is True

@@ -18,6 +18,9 @@ def vendors_enabled(environ: dict[str, str]) -> dict[str, bool]:
     return {v.name: compatible_enabled(v) for v in settings.providers.compatible}
 
 
+MODALITIES = frozenset({"text", "image", "video", "tts", "stt", "realtime", "embeddings"})
+
+
 def test_builtin_catalog_is_consistent() -> None:
     """Every entry has known capabilities, fallbacks name real entries, and hosted models carry prices."""
     specs = load_catalog()
@@ -27,12 +30,12 @@ def test_builtin_catalog_is_consistent() -> None:
     assert {"openrouter", "together", "ollama", "vllm"} <= providers
     for spec in specs:
         assert spec.capabilities <= CAPABILITIES
-        assert "text" in spec.capabilities
+        assert spec.capabilities & MODALITIES, spec.qualified_id  # every entry serves at least one modality
         for fallback in spec.fallbacks:
             assert index.find(fallback) is not None, (spec.qualified_id, fallback)
         if spec.provider not in ("fake", "ollama", "vllm"):
             assert spec.input_price_per_mtok is not None, spec.qualified_id
-    assert all(s.api in ("chat", "responses") for s in specs if s.provider == "openai")
+    assert all(s.api in ("chat", "responses") for s in specs if s.provider == "openai" and "text" in s.capabilities)
 
 
 def test_fake_models_are_there() -> None:
