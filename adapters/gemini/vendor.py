@@ -8,8 +8,10 @@ from google import genai
 from google.genai import types
 
 from adapters.gemini.embeddings import GeminiEmbeddingProvider
+from adapters.gemini.images import GeminiImageProvider
 from adapters.gemini.text import GeminiTextProvider
 from ports.embeddings import EMBEDDING_PORT
+from ports.images import IMAGE_PORT
 from ports.providers import PortKey, VendorProviders
 from ports.text import TEXT_PORT
 
@@ -32,5 +34,6 @@ def build_gemini_providers(
     served: dict[PortKey[Any], object] = {
         TEXT_PORT: GeminiTextProvider(client, name=name),
         EMBEDDING_PORT: GeminiEmbeddingProvider(client, name=name),
+        IMAGE_PORT: GeminiImageProvider(client, name=name),
     }
     return VendorProviders(name, served, client.aio.aclose)

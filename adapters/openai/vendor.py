@@ -9,8 +9,10 @@ import httpx2
 from openai import AsyncOpenAI
 
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
+from adapters.openai.images import OpenAIImageProvider
 from adapters.openai.text import OpenAITextProvider
 from ports.embeddings import EMBEDDING_PORT
+from ports.images import IMAGE_PORT
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
 
@@ -33,6 +35,7 @@ def build_openai_providers(
         {
             TEXT_PORT: OpenAITextProvider(client, name=name),
             EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),
+            IMAGE_PORT: OpenAIImageProvider(client, name=name),
         },
         client.close,
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.catalog import CAPABILITIES
+from domain.catalog import CAPABILITIES, ModelSpec
 from domain.errors import ConfigurationError
 from domain.model_index import ModelIndex
 from settings import load_settings
@@ -19,6 +19,18 @@ def vendors_enabled(environ: dict[str, str]) -> dict[str, bool]:
 
 
 MODALITIES = frozenset({"text", "image", "video", "tts", "stt", "realtime", "embeddings"})
+
+
+def _priced(spec: ModelSpec) -> bool:
+    """Whether ``spec`` carries the price of each unit its modalities bill in."""
+    needs = {
+        "text": spec.input_price_per_mtok is not None,
+        "embeddings": spec.input_price_per_mtok is not None,
+        "image": spec.image_price is not None or bool(spec.image_prices),
+        "tts": spec.character_price_per_m is not None,
+        "stt": spec.audio_price_per_minute is not None,
+    }
+    return all(ok for capability, ok in needs.items() if capability in spec.capabilities)
 
 
 def test_builtin_catalog_is_consistent() -> None:
@@ -34,7 +46,7 @@ def test_builtin_catalog_is_consistent() -> None:
         for fallback in spec.fallbacks:
             assert index.find(fallback) is not None, (spec.qualified_id, fallback)
         if spec.provider not in ("fake", "ollama", "vllm"):
-            assert spec.input_price_per_mtok is not None, spec.qualified_id
+            assert _priced(spec), spec.qualified_id
     assert all(s.api in ("chat", "responses") for s in specs if s.provider == "openai" and "text" in s.capabilities)
 
 
