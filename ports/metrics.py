@@ -14,8 +14,10 @@ Canonical names (labels in brackets), so producers and the adapter agree:
   audio_seconds, video_seconds), ``cost_usd_total[provider, model]``
 - ledger: ``ledger_queue_depth`` (gauge), ``ledger_flush_failures_total``, ``ledger_spilled_records_total``,
   ``ledger_records_written_total``
-- speech: ``transcription_audio_seconds_total[provider]``, ``transcription_processing_seconds[provider]``,
-  ``transcription_realtime_factor[provider]``
+- speech: ``speech_streams_cut_total[provider, model]`` (audio cut short after its first chunk),
+  ``transcription_audio_seconds_total[provider, model]``,
+  ``transcription_processing_seconds[provider, model]``, ``transcription_realtime_factor[provider, model]``,
+  ``transcription_words_total[provider, model]``
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@ from __future__ import annotations
 from adapters.fake.embeddings import FakeEmbeddingProvider
 from adapters.fake.images import FakeImageProvider
 from adapters.fake.text import FakeTextProvider
+from adapters.fake.transcription import FakeTranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
+from ports.transcription import STT_PORT
 
 __all__ = ["build_fake_providers"]
 
@@ -21,5 +23,6 @@ def build_fake_providers(name: str = "fake") -> VendorProviders:
             TEXT_PORT: FakeTextProvider(name),
             EMBEDDING_PORT: FakeEmbeddingProvider(name=name),
             IMAGE_PORT: FakeImageProvider(name=name),
+            STT_PORT: FakeTranscriptionProvider(name=name),
         },
     )

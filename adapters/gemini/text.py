@@ -150,5 +150,6 @@ def build_gemini_text_provider(
         base_url=base_url,
         timeout=max(1, round(timeout_s * 1000)),
         retry_options=types.HttpRetryOptions(attempts=1),
+        async_client_args={"transport": httpx2.AsyncHTTPTransport()},  # httpx2, not aiohttp: see vendor.py
     )
     return GeminiTextProvider(genai.Client(api_key=api_key, http_options=options), name=name)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx2
 from google import genai
 from google.genai import types
 
 from adapters.gemini.embeddings import GeminiEmbeddingProvider
 from adapters.gemini.images import GeminiImageProvider
 from adapters.gemini.text import GeminiTextProvider
+from adapters.gemini.transcription import GeminiTranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import PortKey, VendorProviders
 from ports.text import TEXT_PORT
+from ports.transcription import STT_PORT
 
 __all__ = ["build_gemini_providers"]
 
@@ -29,11 +32,15 @@ def build_gemini_providers(
         base_url=base_url,
         timeout=max(1, round(timeout_s * 1000)),
         retry_options=types.HttpRetryOptions(attempts=1),
+        # An explicit transport keeps the SDK on httpx2 even where aiohttp is installed (aiobotocore brings it):
+        # its errors are the ones adapters/gemini/errors.py maps, and the ones the contract suites prove.
+        async_client_args={"transport": httpx2.AsyncHTTPTransport()},
     )
     client = genai.Client(api_key=api_key, http_options=options)
     served: dict[PortKey[Any], object] = {
         TEXT_PORT: GeminiTextProvider(client, name=name),
         EMBEDDING_PORT: GeminiEmbeddingProvider(client, name=name),
         IMAGE_PORT: GeminiImageProvider(client, name=name),
+        STT_PORT: GeminiTranscriptionProvider(client, name=name),
     }
     return VendorProviders(name, served, client.aio.aclose)

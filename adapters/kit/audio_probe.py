@@ -15,12 +15,13 @@ import asyncio
 import io
 from typing import Final
 
+import attrs
 import av
 import av.container
 
 from domain.transcription import AudioInfo
 
-__all__ = ["MIN_DURATION_S", "PyAVAudioProbe", "container_type", "probe_audio"]
+__all__ = ["PyAVAudioProbe", "container_type", "probe_audio"]
 
 #: FFmpeg demuxer name -> (MIME type, extension) as the vendors' upload rules name them.
 _CONTAINERS: Final[dict[str, tuple[str, str]]] = {
@@ -33,8 +34,6 @@ _CONTAINERS: Final[dict[str, tuple[str, str]]] = {
     "aac": ("audio/aac", ".aac"),
     "aiff": ("audio/aiff", ".aiff"),
 }
-#: Shorter than this is no speech at all (OpenAI refuses under 0.1 s); the probe reports it, the service refuses it.
-MIN_DURATION_S: Final = 0.1
 _DECODE_ERRORS: Final = (av.FFmpegError, ValueError, IndexError, OSError)
 
 
@@ -47,15 +46,21 @@ def container_type(format_name: str) -> tuple[str, str]:
     return f"audio/{first}", f".{first}"
 
 
-def _duration(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float:
+def _stated_duration(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
     if container.duration is not None and container.duration > 0:
         return container.duration / av.time_base
     if stream.duration is not None and stream.duration > 0 and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
+    return None
+
+
+def _demuxed_duration(data: bytes) -> float:
+    """The end of the last audio packet (a fresh pass: the first one already decoded past the start)."""
     end = 0.0
-    for packet in container.demux(stream):  # no stated length: the last packet's end is the length
-        if packet.pts is not None and packet.time_base is not None:
-            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    with av.open(io.BytesIO(data), mode="r") as container:
+        for packet in container.demux(container.streams.audio[0]):
+            if packet.pts is not None and packet.time_base is not None:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     return end
 
 
@@ -71,17 +76,19 @@ def probe_audio(data: bytes) -> AudioInfo | None:
             decoded = next(iter(container.decode(stream)), None)
             if decoded is None:
                 return None
-            container.seek(0)  # decoding read ahead; the length is measured from the start
-            duration = _duration(container, stream)
+            stated = _stated_duration(container, stream)
             mime_type, extension = container_type(container.format.name)
-            return AudioInfo(
-                duration_s=round(duration, 3),
+            info = AudioInfo(
+                duration_s=0.0 if stated is None else round(stated, 3),
                 mime_type=mime_type,
                 extension=extension,
                 codec=stream.codec_context.name,
                 sample_rate=int(stream.sample_rate or decoded.sample_rate or 0),
                 channels=int(stream.channels or 0),
             )
+        if stated is None:
+            info = attrs.evolve(info, duration_s=round(_demuxed_duration(data), 3))
+        return info
     except _DECODE_ERRORS:
         return None
 

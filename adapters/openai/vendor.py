@@ -11,10 +11,12 @@ from openai import AsyncOpenAI
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from adapters.openai.images import OpenAIImageProvider
 from adapters.openai.text import OpenAITextProvider
+from adapters.openai.transcription import OpenAITranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
+from ports.transcription import STT_PORT
 
 __all__ = ["build_openai_providers"]
 
@@ -36,6 +38,7 @@ def build_openai_providers(
             TEXT_PORT: OpenAITextProvider(client, name=name),
             EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),
             IMAGE_PORT: OpenAIImageProvider(client, name=name),
+            STT_PORT: OpenAITranscriptionProvider(client, name=name),
         },
         client.close,
     )

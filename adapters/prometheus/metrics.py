@@ -88,11 +88,15 @@ METRICS: Final[dict[str, MetricSpec]] = {
     "ledger_flush_failures_total": MetricSpec("counter", (), "Failed usage ledger writes"),
     "ledger_spilled_records_total": MetricSpec("counter", (), "Usage records spilled to the local file"),
     "ledger_records_written_total": MetricSpec("counter", (), "Usage records written to the database"),
-    "transcription_audio_seconds_total": MetricSpec("counter", ("provider",), "Audio seconds transcribed"),
-    "transcription_processing_seconds": MetricSpec("histogram", ("provider",), "Transcription time", _LATENCY),
-    "transcription_realtime_factor": MetricSpec(
-        "histogram", ("provider",), "Processing time / audio duration", _FACTOR
+    "speech_streams_cut_total": MetricSpec(
+        "counter", ("provider", "model"), "Speech audio cut short by a vendor failure after its first chunk"
     ),
+    "transcription_audio_seconds_total": MetricSpec("counter", ("provider", "model"), "Audio seconds transcribed"),
+    "transcription_processing_seconds": MetricSpec("histogram", ("provider", "model"), "Transcription time", _LATENCY),
+    "transcription_realtime_factor": MetricSpec(
+        "histogram", ("provider", "model"), "Processing time / audio duration", _FACTOR
+    ),
+    "transcription_words_total": MetricSpec("counter", ("provider", "model"), "Words transcribed"),
 }
 
 

@@ -1,0 +1,134 @@
+"""Driven adapter: ``FakeTranscriptionProvider``, a deterministic TranscriptionProvider that really decodes the audio.
+
+Like a vendor it refuses what is not decodable audio (a ``ValidationError`` naming ``file``, as a vendor's 400 maps).
+The transcript follows from the audio itself: about two and a half words per second of its decoded length, chosen
+from a small vocabulary by a SHA-256 of the bytes, so the same file always reads the same and another file reads
+otherwise. Words are spread evenly over the audio; segments group them by eight (one sentence each).
+
+Faults come from ``metadata`` (or the entry's ``default_params``), as for the other fakes: ``fake_error``
+(``rate_limited``, ``provider_error`` (final), ``overloaded`` (retryable, a 5xx), ``timeout``, ``auth``),
+``fake_retry_after`` seconds for a 429, ``fake_fail_times = N`` to fail only the first N calls with the same
+``fake_key`` (default: the model and the audio's digest), and ``fake_delay_ms`` before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from adapters.kit.audio_probe import probe_audio
+from domain.catalog import ModelSpec
+from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.transcription import Segment, Transcript, TranscriptionRequest, Word
+
+__all__ = ["FAKE_TRANSCRIPTION_ERRORS", "VOCABULARY", "WORDS_PER_SECOND", "FakeTranscriptionProvider", "fake_words"]
+
+FAKE_TRANSCRIPTION_ERRORS: Final = ("rate_limited", "provider_error", "overloaded", "timeout", "auth")
+WORDS_PER_SECOND: Final = 2.5
+VOCABULARY: Final = (
+    "switchyard", "signal", "harbour", "lantern", "river", "morning", "copper", "meadow",
+    "engine", "window", "silver", "thunder", "garden", "compass", "anchor", "velvet",
+)  # fmt: skip
+_SENTENCE: Final = 8
+
+
+def _fault(provider: str, kind: str, retry_after: float | None) -> ServiceError:
+    if kind == "rate_limited":
+        return RateLimitError(
+            f"{provider}: rate limited by the vendor", retry_after=retry_after, context={"provider": provider}
+        )
+    if kind == "provider_error":
+        return ProviderError(provider, f"{provider}: the vendor failed")
+    if kind == "overloaded":
+        return ProviderError(provider, f"{provider}: the vendor is overloaded", retryable=True, context={"status": 503})
+    if kind == "timeout":
+        return ProviderTimeoutError(provider)
+    if kind == "auth":
+        return ProviderError(provider, f"{provider}: the vendor rejected our credentials", context={"status": 401})
+    known = ", ".join(FAKE_TRANSCRIPTION_ERRORS)
+    return ValidationError("metadata.fake_error", f"unknown fake error {kind!r}; known: {known}")
+
+
+def fake_words(audio: bytes, duration_s: float) -> list[str]:
+    """The words the fake hears in ``audio`` of ``duration_s`` seconds (at least one)."""
+    count = max(1, round(duration_s * WORDS_PER_SECOND))
+    digest = hashlib.sha256(audio).digest()
+    stream = b"".join(hashlib.sha256(digest + i.to_bytes(4, "little")).digest() for i in range(count // 32 + 1))
+    return [VOCABULARY[stream[i] % len(VOCABULARY)] for i in range(count)]
+
+
+def _sentences(words: list[Word]) -> list[list[Word]]:
+    return [words[i : i + _SENTENCE] for i in range(0, len(words), _SENTENCE)]
+
+
+def _sentence_text(words: list[Word]) -> str:
+    text = " ".join(word.text for word in words)
+    return text[:1].upper() + text[1:] + "."
+
+
+class FakeTranscriptionProvider:
+    """The ``fake`` vendor's ``TranscriptionProvider``. ``sleep`` is injectable so delays cost nothing in tests."""
+
+    def __init__(self, *, name: str = "fake", sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self._name = name
+        self._sleep = sleep
+        self._failures: dict[str, int] = {}
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        """The provider id in the catalog."""
+        return self._name
+
+    async def transcribe(self, request: TranscriptionRequest, model: ModelSpec) -> Transcript:
+        """The audio's deterministic transcript, or the scripted fault."""
+        self.calls += 1
+        delay_ms = self._option(request, model, "fake_delay_ms")
+        if delay_ms is not None:
+            await self._sleep(float(delay_ms) / 1000.0)
+        failure = self._failure(request, model)
+        if failure is not None:
+            retry_after = self._option(request, model, "fake_retry_after")
+            raise _fault(self._name, failure, float(retry_after) if retry_after is not None else None)
+        info = await asyncio.to_thread(probe_audio, request.audio)
+        if info is None:
+            raise ValidationError(
+                "file", f"{self._name}: the audio could not be decoded", context={"provider": self._name}
+            )
+        duration = info.duration_s
+        names = fake_words(request.audio, duration)
+        slot = duration / len(names)
+        words = [Word(round(i * slot, 3), round(i * slot + slot * 0.8, 3), text) for i, text in enumerate(names)]
+        sentences = _sentences(words)
+        text = " ".join(_sentence_text(sentence) for sentence in sentences)
+        segments: tuple[Segment, ...] = ()
+        if request.timestamps != "none":
+            segments = tuple(Segment(s[0].start_s, s[-1].end_s, _sentence_text(s)) for s in sentences)
+        return Transcript(
+            text=text,
+            language=request.language or "en",
+            duration_s=duration,
+            segments=segments,
+            words=tuple(words) if request.timestamps == "word" else (),
+        )
+
+    def _option(self, request: TranscriptionRequest, model: ModelSpec, key: str) -> Any:
+        if key in request.metadata:
+            return request.metadata[key]
+        return model.default_params.get(key)
+
+    def _failure(self, request: TranscriptionRequest, model: ModelSpec) -> str | None:
+        kind = self._option(request, model, "fake_error")
+        if kind is None:
+            return None
+        times = self._option(request, model, "fake_fail_times")
+        if times is not None:
+            default_key = f"{model.qualified_id}:{hashlib.sha256(request.audio).hexdigest()[:16]}"
+            key = str(self._option(request, model, "fake_key") or default_key)
+            seen = self._failures.get(key, 0)
+            self._failures[key] = seen + 1
+            if seen >= int(times):
+                return None
+        return str(kind)
