@@ -23,6 +23,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
@@ -328,10 +329,12 @@ class AttemptRunner:
                 body = start(provider, spec)
                 outcome = "cancelled"
                 try:
-                    async for output in self._outputs(body, spec):
-                        if attempt.first_output_at is None:
-                            attempt.first_output_at = self.clock()
-                        yield Output(attempt, output)
+                    # aclosing: a consumer that stops early must close the vendor stream now, not at collection.
+                    async with aclosing(self._outputs(body, spec)) as outputs:
+                        async for output in outputs:
+                            if attempt.first_output_at is None:
+                                attempt.first_output_at = self.clock()
+                            yield Output(attempt, output)
                     outcome = "done"
                 except ServiceError as exc:
                     outcome = exc.code

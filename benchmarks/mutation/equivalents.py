@@ -72,6 +72,24 @@ EQUIVALENT: Final[tuple[Equivalent, ...]] = (
     Equivalent("services/streaming/manager.py", "xǁStreamingManagerǁ_read_elsewhere", "info.last_seen > 1", _SEEN),
     Equivalent("services/streaming/manager.py", "xǁStreamingManagerǁ_read_elsewhere", "info.last_seen >= 0", _SEEN),
     Equivalent("services/streaming/manager.py", "xǁStreamingManagerǁ_read_elsewhere", "<= window", _WALL_EDGE),
+    Equivalent(
+        "services/attempts.py",
+        "xǁAttemptRunnerǁcall",
+        'result: Output[T] | None = ""',
+        "only a type annotation's initial value: every Finished is preceded by the Output that sets it",
+    ),
+    Equivalent(
+        "services/attempts.py",
+        "xǁAttemptRunnerǁrun",
+        'last_error: ServiceError | None = ""',
+        "read only after an attempt failed, which always sets it first",
+    ),
+    Equivalent(
+        "services/attempts.py",
+        "xǁAttemptRunnerǁ_account",
+        'increment("provider_requests_total", outcome=outcome',
+        "1.0 is the increment's default amount: dropping it changes nothing",
+    ),
 )
 
 

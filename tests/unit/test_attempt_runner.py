@@ -8,7 +8,9 @@ the usage record, and a vendor that lacks the port.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import aclosing
+from datetime import UTC, datetime
 from typing import Final
 
 import pytest
@@ -23,10 +25,10 @@ from domain.errors import (
     ValidationError,
 )
 from domain.metering import Units
-from domain.types import CustomerId
+from domain.types import CustomerId, StreamId
 from ports.providers import PortKey, VendorProviders
 from ports.text import TEXT_PORT
-from services.attempts import AttemptRunner, Caller, RetryPolicy
+from services.attempts import Attempt, AttemptRunner, Bill, Caller, Finished, Output, RetryPolicy, Served
 from services.registry import ProviderRegistry
 from tests.fakes.clock import FakeClock
 from tests.fakes.metrics import RecordingMetrics
@@ -34,6 +36,7 @@ from tests.fakes.text import ScriptedTextProvider
 from tests.fakes.usage import InMemoryUsageLedger
 
 CALLER: Final = Caller(CustomerId("alice"), "req-7")
+NOW: Final = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
 
 class EchoProvider:
@@ -43,6 +46,8 @@ class EchoProvider:
         self._name = name
         self._outcomes = list(outcomes) or ["ok"]
         self.calls: list[str] = []
+        self.during: Callable[[], None] = lambda: None
+        """Runs inside each call (a test moves its clock there)."""
 
     @property
     def name(self) -> str:
@@ -50,6 +55,7 @@ class EchoProvider:
 
     async def echo(self, text: str, model: ModelSpec) -> str:
         self.calls.append(model.qualified_id)
+        self.during()
         outcome = self._outcomes.pop(0) if len(self._outcomes) > 1 else self._outcomes[0]
         if outcome is None:
             await asyncio.Event().wait()  # the vendor never answers
@@ -72,6 +78,8 @@ CATALOG: Final = [
     spec("two", provider="beta", image_price=0.5),
     spec("plain", capabilities=frozenset({"text"})),
     spec("lonely", provider="gamma"),
+    spec("chain", fallbacks=("alpha/plain", "beta/two")),
+    spec("free"),
 ]
 
 
@@ -106,6 +114,7 @@ class Harness:
             policy or RetryPolicy(max_retries=2, deadline_s=30.0, base_delay_s=0.5, max_delay_s=8.0),
             sleep=sleep,
             clock=self.clock,
+            now=lambda: NOW,
             jitter=lambda: 1.0,
         )
 
@@ -234,3 +243,140 @@ async def test_a_result_whose_units_are_a_guess_is_recorded_as_estimated() -> No
     )
     (record,) = h.ledger.records
     assert record.estimated is True
+
+
+async def _call(
+    h: Harness,
+    model: str = "alpha/one",
+    *,
+    units: Callable[[str], Units] = lambda value: Units(images=1),
+    stream_id: str | None = None,
+) -> Served[str]:
+    candidates = h.runner.candidates(model, capabilities=["echo"])
+
+    async def invoke(provider: EchoProvider, model_spec: ModelSpec) -> str:
+        return await provider.echo("hi", model_spec)
+
+    return await h.runner.call(
+        candidates, CALLER, ECHO_PORT, invoke, units=units, stream_id=StreamId(stream_id) if stream_id else None
+    )
+
+
+async def test_timings_are_kept_to_the_microsecond_and_the_record_is_dated_and_tied_to_its_stream() -> None:
+    h = Harness()
+    h.alpha.during = lambda: h.clock.advance(0.0001234567)  # 0.1234567 ms inside the vendor call
+    served = await _call(h, stream_id="st_abc")
+    assert served.latency_ms == 0.123
+    (record,) = h.ledger.records
+    assert (record.latency_ms, record.ttft_ms) == (0.123, 0.123)
+    assert (record.created_at, record.stream_id) == (NOW, "st_abc")
+
+
+async def test_every_unit_reaches_the_record_and_token_metrics_carry_their_labels() -> None:
+    h = Harness()
+    every = Units(input_tokens=7, output_tokens=5, images=2, characters=11, audio_seconds=1.5, video_seconds=4.0)
+    await _call(h, units=lambda value: every)
+    (record,) = h.ledger.records
+    got = (record.input_tokens, record.output_tokens, record.images, record.characters)
+    assert got == (7, 5, 2, 11)
+    assert (record.audio_seconds, record.video_seconds) == (1.5, 4.0)
+    labels = (("kind", "input"), ("model", "alpha/one"), ("provider", "alpha"))
+    assert h.metrics.counters[("tokens_total", labels)] == 7.0
+
+
+async def test_an_unpriced_model_costs_nothing_in_the_record() -> None:
+    h = Harness()
+    served = await _call(h, "alpha/free")
+    assert served.cost_usd is None
+    assert h.ledger.records[0].cost_usd == 0.0
+
+
+async def test_fallback_and_retry_metrics_name_the_models_and_provider() -> None:
+    h = Harness(alpha=[ProviderError("alpha", "down", retryable=True)])
+    await _call(h)
+    fallback = (("from_model", "alpha/one"), ("to_model", "beta/two"))
+    assert h.metrics.counters[("provider_fallbacks_total", fallback)] == 1
+    assert h.metrics.counters[("provider_retries_total", (("provider", "alpha"),))] == 2
+
+
+async def test_a_zero_retry_after_waits_nothing_and_a_wait_ending_at_the_deadline_is_taken() -> None:
+    h = Harness(alpha=[RateLimitError("now", retry_after=0), RateLimitError("later", retry_after=10), "ok"])
+    h.runner.policy = RetryPolicy(max_retries=5, deadline_s=10.0)
+    value = (await _call(h)).value
+    assert value == "ok:hi"
+    assert h.sleeps == [0.0, 10.0]  # the second wait ends exactly at the deadline: still within it
+
+
+async def test_an_unexpected_exception_is_recorded_as_internal_error_and_raised() -> None:
+    h = Harness(alpha=[RuntimeError("bug")])
+    with pytest.raises(RuntimeError):
+        await _call(h)
+    assert [r.outcome for r in h.ledger.records] == ["internal_error"]
+    assert h.beta.calls == []  # a bug is not a vendor failure: no fallback
+
+
+async def test_a_silent_vendor_s_timeout_names_it() -> None:
+    h = Harness(alpha=[None], beta=[None], policy=RetryPolicy(max_retries=0, idle_timeout_s=0.05))
+    with pytest.raises(ProviderTimeoutError) as caught:
+        await _call(h)
+    assert caught.value.provider == "beta"
+    assert [r.provider for r in h.ledger.records] == ["alpha", "beta"]
+
+
+async def test_the_capability_error_for_a_missing_port_names_model_and_capability() -> None:
+    h = Harness()
+    with pytest.raises(CapabilityError) as caught:
+        await _call(h, "gamma/lonely")
+    assert (caught.value.model, caught.value.capability) == ("gamma/lonely", "echo")
+
+
+def test_request_fallbacks_must_qualify_and_unfit_catalog_fallbacks_are_skipped() -> None:
+    h = Harness()
+    with pytest.raises(CapabilityError):
+        h.runner.candidates("alpha/one", capabilities=["echo"], fallbacks=["alpha/plain"])
+    chain = h.runner.candidates("alpha/chain", capabilities=["echo"])
+    assert [m.qualified_id for m in chain.models] == ["alpha/chain", "beta/two"]  # alpha/plain lacks echo
+    assert chain.capability == "echo"
+
+
+class _CountingBody:
+    """A streamed body: three outputs, remembering whether it was closed and how it was billed."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.billed: list[str] = []
+
+    async def outputs(self) -> AsyncIterator[str]:
+        try:
+            for item in ("a", "b", "c"):
+                yield item
+        finally:
+            self.closed = True
+
+    async def bill(self, attempt: Attempt, outcome: str) -> Bill:
+        self.billed.append(outcome)
+        return Bill(Units(characters=1), None)
+
+
+async def test_a_run_closed_early_closes_the_vendor_stream_at_once_and_bills_it_cancelled() -> None:
+    h = Harness()
+    body = _CountingBody()
+    candidates = h.runner.candidates("alpha/one", capabilities=["echo"])
+    async with aclosing(h.runner.run(candidates, CALLER, ECHO_PORT, lambda provider, model: body)) as steps:
+        async for step in steps:
+            assert isinstance(step, Output)
+            assert step.value == "a"
+            break
+    assert body.closed  # closed by the runner, not left to the garbage collector
+    assert body.billed == ["cancelled"]
+    assert [r.outcome for r in h.ledger.records] == ["cancelled"]
+
+
+async def test_a_finished_streamed_run_bills_done() -> None:
+    h = Harness()
+    body = _CountingBody()
+    candidates = h.runner.candidates("alpha/one", capabilities=["echo"])
+    steps = [step async for step in h.runner.run(candidates, CALLER, ECHO_PORT, lambda provider, model: body)]
+    assert [step.value for step in steps if isinstance(step, Output)] == ["a", "b", "c"]
+    assert isinstance(steps[-1], Finished)
+    assert body.billed == ["done"]
