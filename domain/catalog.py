@@ -64,6 +64,9 @@ class ModelSpec:
     embedding_dimensions: int | None = None
     """Length of the model's vectors; with ``adjustable_dimensions``, the most a request may ask for."""
     adjustable_dimensions: bool = False
+    # Text-to-speech: the voices a request may name (empty: the vendor's API lists them) and the longest input.
+    voices: tuple[str, ...] = ()
+    max_input_characters: int | None = None
 
     @property
     def qualified_id(self) -> str:

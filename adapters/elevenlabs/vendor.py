@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from elevenlabs.client import AsyncElevenLabs
 
 from adapters.elevenlabs.speech import ElevenLabsSpeechProvider
-from ports.providers import VendorProviders
+from adapters.elevenlabs.transcription import ElevenLabsTranscriptionProvider
+from ports.providers import PortKey, VendorProviders
 from ports.speech import TTS_PORT
+from ports.transcription import STT_PORT
 
 __all__ = ["build_elevenlabs_providers"]
 
@@ -20,4 +24,8 @@ def build_elevenlabs_providers(
     shutdown."""
     http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s), follow_redirects=True)
     client = AsyncElevenLabs(api_key=api_key, base_url=base_url, httpx_client=http)
-    return VendorProviders(name, {TTS_PORT: ElevenLabsSpeechProvider(client, name=name)}, http.aclose)
+    served: dict[PortKey[Any], object] = {
+        TTS_PORT: ElevenLabsSpeechProvider(client, name=name),
+        STT_PORT: ElevenLabsTranscriptionProvider(client, name=name),
+    }
+    return VendorProviders(name, served, http.aclose)

@@ -10,11 +10,13 @@ from google.genai import types
 
 from adapters.gemini.embeddings import GeminiEmbeddingProvider
 from adapters.gemini.images import GeminiImageProvider
+from adapters.gemini.speech import GeminiSpeechProvider
 from adapters.gemini.text import GeminiTextProvider
 from adapters.gemini.transcription import GeminiTranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import PortKey, VendorProviders
+from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
 
@@ -42,5 +44,6 @@ def build_gemini_providers(
         EMBEDDING_PORT: GeminiEmbeddingProvider(client, name=name),
         IMAGE_PORT: GeminiImageProvider(client, name=name),
         STT_PORT: GeminiTranscriptionProvider(client, name=name),
+        TTS_PORT: GeminiSpeechProvider(client, name=name),
     }
     return VendorProviders(name, served, client.aio.aclose)

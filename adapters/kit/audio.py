@@ -14,6 +14,7 @@ MP3) must not stall the event loop that relays every other stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Final
 
@@ -123,16 +124,15 @@ class AudioEncoder:
         """Release the encoder without its tail (the stream was cut)."""
         container, self._container = self._container, None
         if container is not None:
-            try:
+            with contextlib.suppress(av.FFmpegError):  # already failed: nothing more to release
                 container.close()
-            except av.FFmpegError:  # already failed: nothing more to release
-                pass
 
     def _run(self, frame: av.AudioFrame | None) -> bytes:
         try:
             if self._resampler is not None:
                 return b"".join(_pcm_bytes(out) for out in self._resampler.resample(frame))
-            assert self._container is not None and self._stream is not None
+            assert self._container is not None
+            assert self._stream is not None
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except av.FFmpegError as exc:

@@ -10,11 +10,13 @@ from openai import AsyncOpenAI
 
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from adapters.openai.images import OpenAIImageProvider
+from adapters.openai.speech import OpenAISpeechProvider
 from adapters.openai.text import OpenAITextProvider
 from adapters.openai.transcription import OpenAITranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import VendorProviders
+from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
 
@@ -39,6 +41,7 @@ def build_openai_providers(
             EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),
             IMAGE_PORT: OpenAIImageProvider(client, name=name),
             STT_PORT: OpenAITranscriptionProvider(client, name=name),
+            TTS_PORT: OpenAISpeechProvider(client, name=name),
         },
         client.close,
     )
