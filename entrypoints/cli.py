@@ -1,4 +1,5 @@
-"""Entrypoint: the ``switchyard`` command line (serve, migrate, chat, models, config, token, version).
+"""Entrypoint: the ``switchyard`` command line (serve, migrate, chat, image, embed, transcribe, models, config, token,
+version).
 
 It embeds the same container and services as the HTTP app; configuration errors end the process with one line,
 not a traceback.
@@ -14,11 +15,14 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from domain.errors import ConfigurationError, ServiceError
 from settings import Settings, load_settings
 from settings.loader import masked_dict
+
+if TYPE_CHECKING:
+    from quart import Quart
 
 __all__ = ["main"]
 
@@ -38,7 +42,7 @@ def _parse_ttl(text: str) -> float:
 
 
 def _needs_dev_secret(settings: Settings) -> bool:
-    """auth: only ``local`` with no key of any kind gets a random per-start secret and a printed development token."""
+    """Only ``local`` with no key of any kind gets a random per-start secret and a printed development token."""
     auth = settings.auth
     no_key = not auth.jwt_secret and not auth.jwks_url and not auth.public_keys  # an empty variable is no key
     return settings.app.env == "local" and auth.dev_token and no_key
@@ -63,7 +67,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         assert settings.auth.jwt_secret is not None
         minter = build_container(settings).token_minter()
         dev_token = minter.mint("dev", email="dev@localhost", ttl_s=7 * 86400)
-    build_container(settings).token_verifier()  # auth: fail fast on a short secret, unreadable keys, alg 'none'
+    build_container(settings).token_verifier()  # fail fast on a short secret, unreadable keys, alg 'none'
 
     config = hypercorn_config(settings)  # graceful shutdown and the listen backlog: see entrypoints/serve.py
     url = f"http://{settings.http.host}:{settings.http.port}"
@@ -72,19 +76,22 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"Development token (valid 7 days): {dev_token}", flush=True)
         print(f'  try: curl -H "Authorization: Bearer {dev_token}" {url}/api/v1/models', flush=True)
 
+    build_app = getattr(args, "build_app", None)  # set by ``main(build_app=...)``: the end-to-end tests' app
     if settings.http.workers > 1:
-        _prepare_multiprocess_metrics(settings)  # observability: before any worker imports prometheus_client
-        return serve_workers(config, settings.http.workers)
+        _prepare_multiprocess_metrics(settings)  # before any worker imports prometheus_client
+        return serve_workers(config, settings.http.workers, build_app)
+    if build_app is not None:
+        serve_in_process(build_app(), config)
+        return 0
 
     from entrypoints.http.app import create_app, freeze_heap_after_start
 
     app = create_app(build_container(settings))
-    freeze_heap_after_start(app)  # performance: no full-GC walks of the start-up heap while serving
+    freeze_heap_after_start(app)  # no full-GC walks of the start-up heap while serving
     serve_in_process(app, config)
     return 0
 
 
-# --- observability: one /metrics page across Hypercorn workers -------------------------------------------------------
 _MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -100,7 +107,6 @@ def _prepare_multiprocess_metrics(settings: Settings) -> None:
     os.environ[_MULTIPROC_VAR] = str(folder.resolve())
 
 
-# --- persistence: switchyard migrate --------------------------------------------------------------------------------
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from container import build_container
     from ports.schema import SchemaMigrator
@@ -126,7 +132,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- chat: switchyard chat / switchyard models, the same services in-process (no HTTP) ------------------------------
+# The commands below run the same services as the HTTP API, in-process (no server, no HTTP).
 async def _with_container(use: Callable[[Any], Awaitable[int]]) -> int:
     from container import build_container
 
@@ -206,6 +212,182 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     return asyncio.run(_with_container(talk))
 
 
+def _cmd_embed(args: argparse.Namespace) -> int:
+    import attrs
+
+    from domain.embeddings import EmbeddingRequest
+    from domain.types import CustomerId
+    from services.attempts import Caller
+
+    async def embed(container: Any) -> int:
+        service = await container.embedding_service()
+        request = EmbeddingRequest(model=args.model, input=list(args.text), dimensions=args.dimensions)
+        result = await service.embed(request, Caller(CustomerId(args.customer), f"cli-{secrets.token_hex(6)}"))
+        print(json.dumps({"data": attrs.asdict(result.response), "meta": result.meta}), flush=True)
+        return 0
+
+    return asyncio.run(_with_container(embed))
+
+
+# --- images: switchyard image, the image service in-process; files written where -o says ---------------------------
+def _image_paths(output: str | None, mime_types: Sequence[str]) -> list[Path]:
+    """``-o out.png`` for one image; ``out-1.png``, ``out-2.png`` ... for several; ``image.<ext>`` by default."""
+    extension = {"image/jpeg": ".jpg", "image/webp": ".webp"}.get(mime_types[0] if mime_types else "", ".png")
+    path = Path(output) if output else Path(f"image{extension}")
+    if len(mime_types) == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{index}{path.suffix}") for index in range(1, len(mime_types) + 1)]
+
+
+def _cmd_image(args: argparse.Namespace) -> int:
+    from domain.images import ImageRequest
+    from domain.types import CustomerId
+    from services.attempts import Caller
+
+    async def draw(container: Any) -> int:
+        service = await container.image_service()
+        request = ImageRequest(
+            model=args.model,
+            prompt=" ".join(args.prompt),
+            n=args.n,
+            size=args.size,
+            quality=args.quality,
+            background=args.background,
+            output_format=args.format,
+            seed=args.seed,
+            fallbacks=tuple(args.fallback or ()),
+            metadata=dict(item.split("=", 1) for item in args.meta or () if "=" in item),
+        )
+        result = await service.generate(request, Caller(CustomerId(args.customer), f"cli-{secrets.token_hex(6)}"))
+        paths = _image_paths(args.output, [image.mime_type for image in result.images])
+        for path, image in zip(paths, result.images, strict=True):
+            path.write_bytes(image.data)
+            print(path, flush=True)
+        usage = result.generation.usage
+        cost = f"${usage.cost_usd:.6f}" if usage.cost_usd is not None else "no price"
+        print(f"[{result.generation.model} · {usage.images} image(s) · {cost}]", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_container(draw))
+
+
+# --- speech-to-text: switchyard transcribe, the transcription service in-process ----------------------------------
+_PROGRESS_FROM_BYTES = 1024 * 1024  # about a minute of compressed speech: below that, a transcript is quick
+
+
+async def _progress(label: str, stream: Any) -> None:
+    """Elapsed time on one rewritten line of ``stream`` until cancelled (vendors report no progress of their own)."""
+    started = asyncio.get_running_loop().time()
+    try:
+        while True:
+            elapsed = asyncio.get_running_loop().time() - started
+            bar = "#" * (int(elapsed * 2) % 20 + 1)
+            stream.write(f"\r{label} [{bar:<20}] {elapsed:5.1f} s")
+            stream.flush()
+            await asyncio.sleep(0.25)
+    finally:
+        stream.write("\r" + " " * (len(label) + 32) + "\r")
+        stream.flush()
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    import attrs
+
+    from domain.transcription import TranscriptionRequest, audio_media_type
+    from domain.types import CustomerId
+    from services.attempts import Caller
+
+    path = Path(args.file)
+    try:
+        audio = path.read_bytes()
+    except OSError as exc:
+        print(f"switchyard: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+    async def transcribe(container: Any) -> int:
+        service = await container.transcription_service()
+        request = TranscriptionRequest(
+            model=args.model,
+            audio=audio,
+            filename=path.name,
+            content_type=audio_media_type(None, path.name) or "application/octet-stream",
+            language=args.language,
+            prompt=args.prompt,
+            timestamps=args.timestamps,
+            fallbacks=tuple(args.fallback or ()),
+        )
+        caller = Caller(CustomerId(args.customer), f"cli-{secrets.token_hex(6)}")
+        ticker = None
+        if len(audio) >= _PROGRESS_FROM_BYTES and sys.stderr.isatty():
+            ticker = asyncio.create_task(_progress(f"transcribing {path.name}", sys.stderr))
+        try:
+            result = await service.transcribe(request, caller)
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                await asyncio.gather(ticker, return_exceptions=True)
+        response = result.response
+        if args.json:
+            print(json.dumps({"data": attrs.asdict(response), "meta": result.meta}), flush=True)
+            return 0
+        for segment in response.segments or ():
+            print(f"[{segment.start_s:8.2f} -> {segment.end_s:8.2f}] {segment.text}", flush=True)
+        if not response.segments:
+            print(response.text, flush=True)
+        cost = f"${response.usage.cost_usd:.6f}" if response.usage.cost_usd is not None else "no price"
+        print(f"[{response.model} · {response.duration_s:.1f} s of audio · {cost}]", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_container(transcribe))
+
+
+def _speech_format(args: argparse.Namespace) -> str:
+    """``--format``, else the output file's extension (``.ogg`` is Opus, ``.raw`` raw PCM), else MP3."""
+    if args.format:
+        return str(args.format)
+    suffix = Path(args.output).suffix.lower().lstrip(".")
+    return {"ogg": "opus", "raw": "pcm", "m4a": "aac"}.get(suffix, suffix if suffix in _SPEECH_FORMATS else "mp3")
+
+
+_SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+
+
+def _cmd_speak(args: argparse.Namespace) -> int:
+    from domain.speech import SpeechRequest
+    from domain.types import CustomerId
+    from services.attempts import Caller
+
+    async def speak(container: Any) -> int:
+        service = await container.speech_service()
+        request = SpeechRequest(
+            model=args.model,
+            input=" ".join(args.text),
+            voice=args.voice,
+            format=cast(Any, _speech_format(args)),
+            sample_rate=args.sample_rate,
+            speed=args.speed,
+            instructions=args.instructions,
+        )
+        stream = await service.start(request, Caller(CustomerId(args.customer), f"cli-{secrets.token_hex(6)}"))
+        written = 0
+        # The file is opened only once audio arrived: a refused request leaves no empty file behind.
+        with open(args.output, "wb") as out:  # noqa: ASYNC230 - the CLI loop serves this one request
+            async for chunk in stream.chunks():
+                out.write(chunk)
+                written += len(chunk)
+        cost = f"${stream.cost_usd:.6f}" if stream.cost_usd is not None else "no price"
+        print(
+            f"[{stream.model.qualified_id} · {request.format} · {written:,} bytes · {stream.characters} characters · "
+            f"{cost}] -> {args.output}",
+            file=sys.stderr,
+        )
+        if stream.cut is not None:
+            raise stream.cut  # the file keeps the audio that arrived; the exit status says it is short
+        return 0
+
+    return asyncio.run(_with_container(speak))
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     if args.list:
         from settings.loader import describe
@@ -278,6 +460,53 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print every event as a JSON line")
     chat.set_defaults(func=_cmd_chat)
 
+    embed = commands.add_parser("embed", help="embed texts in-process, printing the vectors as JSON")
+    embed.add_argument("text", nargs="+", help="the texts, one vector each, in order")
+    embed.add_argument("--model", default="fake/embed", help="provider/model, bare id or alias (default: fake/embed)")
+    embed.add_argument("--dimensions", type=int, default=None, help="shorter vectors, where the model allows it")
+    embed.add_argument("--customer", default="cli", help="customer id for usage records (default: cli)")
+    embed.set_defaults(func=_cmd_embed)
+
+    image = commands.add_parser("image", help="generate images in-process and write them to files")
+    image.add_argument("prompt", nargs="+", help="what to draw")
+    image.add_argument("--model", default="fake/image", help="provider/model, bare id or alias (default: fake/image)")
+    image.add_argument(
+        "-o", "--output", default=None, help="file to write (several: NAME-1.EXT ...; default: image.png)"
+    )
+    image.add_argument("-n", "--n", type=int, default=1, help="how many images (default: 1)")
+    image.add_argument("--size", default=None, help="WIDTHxHEIGHT or auto (a size the model lacks lists its sizes)")
+    image.add_argument("--quality", default=None)
+    image.add_argument("--format", choices=("png", "jpeg", "webp"), default=None, help="output format")
+    image.add_argument("--background", default=None, help="e.g. transparent (GPT image models)")
+    image.add_argument("--seed", type=int, default=None)
+    image.add_argument("--fallback", action="append", help="a model to try if the first fails (repeatable)")
+    image.add_argument("--meta", action="append", help="request metadata KEY=VALUE (repeatable)")
+    image.add_argument("--customer", default="cli", help="customer id for usage records (default: cli)")
+    image.set_defaults(func=_cmd_image)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe an audio file in-process, printing the text")
+    transcribe.add_argument("file", help="the audio file (WAV, MP3, Ogg, FLAC, WebM, M4A ...)")
+    transcribe.add_argument("--model", default="fake/transcribe", help="a model with stt (default: fake/transcribe)")
+    transcribe.add_argument("--language", default=None, help="ISO-639-1 hint, e.g. en")
+    transcribe.add_argument("--prompt", default=None, help="names and spelling to guide the model")
+    transcribe.add_argument("--timestamps", choices=["none", "segment", "word"], default="none")
+    transcribe.add_argument("--fallback", action="append", help="a model to try if the first fails (repeatable)")
+    transcribe.add_argument("--customer", default="cli", help="customer id for usage records (default: cli)")
+    transcribe.add_argument("--json", action="store_true", help="print the whole answer as JSON")
+    transcribe.set_defaults(func=_cmd_transcribe)
+
+    speak = commands.add_parser("speak", help="speak text in-process, writing the audio to a file as it streams")
+    speak.add_argument("text", nargs="+", help="the text to speak")
+    speak.add_argument("-o", "--output", required=True, help="the audio file to write (its extension picks the format)")
+    speak.add_argument("--model", default="fake/speech", help="a text-to-speech model (default: fake/speech)")
+    speak.add_argument("--voice", default=None, help="a voice of the model (GET /api/v1/voices?model=...)")
+    speak.add_argument("--format", choices=_SPEECH_FORMATS, default=None, help="default: from -o, else mp3")
+    speak.add_argument("--sample-rate", type=int, default=None, help="for --format pcm (default 24000)")
+    speak.add_argument("--speed", type=float, default=None)
+    speak.add_argument("--instructions", default=None, help="how to speak it, where the model takes directions")
+    speak.add_argument("--customer", default="cli", help="customer id for usage records (default: cli)")
+    speak.set_defaults(func=_cmd_speak)
+
     models = commands.add_parser("models", help="list the models this configuration can serve")
     models.add_argument("--capability", default=None, help="only models with this capability")
     models.set_defaults(func=_cmd_models)
@@ -287,9 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; configuration and service errors print one line and exit 2 / 1."""
+def main(argv: Sequence[str] | None = None, *, build_app: Callable[[], Quart] | None = None) -> int:
+    """Run the CLI; configuration and service errors print one line and exit 2 / 1. ``build_app`` (a module-level
+    function returning a Quart app) replaces the app ``serve`` runs in every serving process: the end-to-end tests add
+    their test-only routes with it (``tests/support/serve.py``)."""
     args = build_parser().parse_args(argv)
+    args.build_app = build_app
     try:
         return int(args.func(args) or 0)
     except ConfigurationError as exc:

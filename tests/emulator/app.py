@@ -16,10 +16,14 @@ from typing import Any
 from attrs import define, field, frozen
 from quart import Quart, Response, request
 
+from tests.emulator import images  # images
 from tests.emulator import render_anthropic as anthropic
 from tests.emulator import render_gemini as gemini
 from tests.emulator import render_openai as openai
+from tests.emulator.embeddings import register_embedding_routes
 from tests.emulator.scenario import SCENARIOS, Fault, Scenario
+from tests.emulator.speech import gemini_speech, register_speech_routes, wants_audio  # text-to-speech
+from tests.emulator.transcription import gemini_transcript, register_transcription_routes, wants_transcript  # stt
 from tests.emulator.wire import MALFORMED_FRAME, ErrorReply, Rendered
 
 __all__ = ["EmulatorState", "RecordedRequest", "create_emulator_app"]
@@ -202,6 +206,12 @@ def create_emulator_app(state: EmulatorState) -> Quart:
         if isinstance(prepared, Response):
             return prepared
         scenario, _body = prepared
+        if method == "generateContent" and images.wants_image(_body):  # images: Gemini image models
+            return await images.gemini_image_content(scenario, model, _body)
+        if wants_audio(_body):  # text-to-speech: Gemini TTS models (streamed or whole)
+            return await gemini_speech(scenario, model, method, _body)
+        if method == "generateContent" and wants_transcript(_body):  # speech-to-text: inline audio in
+            return await gemini_transcript(scenario, model, _body)
         if method == "generateContent":
             return await _whole(scenario, gemini.gemini_response(scenario, model), gemini.gemini_error)
         if method == "streamGenerateContent":
@@ -214,6 +224,10 @@ def create_emulator_app(state: EmulatorState) -> Quart:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    register_embedding_routes(app, state)
+    images.register_image_routes(app, state)  # images: OpenAI Images API, Imagen :predict
+    register_speech_routes(app, state)  # text-to-speech: OpenAI audio/speech, ElevenLabs stream and voices
+    register_transcription_routes(app, state)  # speech-to-text: OpenAI audio/transcriptions, ElevenLabs
     return app
 
 

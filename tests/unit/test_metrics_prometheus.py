@@ -10,8 +10,6 @@ from prometheus_client.parser import text_string_to_metric_families
 import ports.metrics
 from adapters.prometheus.metrics import METRICS, MetricError, PrometheusMetrics, exporter_for, metrics_resource
 from ports.metrics import NullMetrics
-from services.timing import counted, timed
-from tests.fakes.metrics import RecordingMetrics
 
 _DECLARED = re.compile(r"``([a-z_]+)(?:\[([a-z_, ]+)\])?``")
 
@@ -89,22 +87,6 @@ def test_ad_hoc_metrics_can_be_declared() -> None:
     assert _samples(metrics)[("cache_hits_total", (("cache", "catalog"),))] == 1
     with pytest.raises(MetricError):
         metrics.declare("cache_hits_total", "gauge")
-
-
-def test_timed_and_counted_record_even_when_the_block_raises() -> None:
-    """timed() observes the block's seconds and counted() counts it (and its error) although it raised."""
-    metrics = RecordingMetrics()
-    with pytest.raises(RuntimeError), timed(metrics, "provider_latency_seconds", provider="p", model="m") as watch:
-        raise RuntimeError("boom")
-    key = ("provider_latency_seconds", (("model", "m"), ("provider", "p")))
-    assert metrics.observations[key] == [watch.seconds]
-    with (
-        pytest.raises(ValueError, match="bad"),
-        counted(metrics, "provider_requests_total", error_name="provider_errors_total", provider="p"),
-    ):
-        raise ValueError("bad")
-    assert metrics.total("provider_requests_total") == 1
-    assert metrics.total("provider_errors_total") == 1
 
 
 def test_disabled_metrics_are_null_and_have_no_page() -> None:
