@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any, Final, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar, get_args, get_origin
 
 import cattrs
 from attrs import has
+from cattrs.cols import list_structure_factory
 from cattrs.errors import BaseValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from dependency_injector.wiring import Provide, inject
@@ -94,6 +95,9 @@ def _make_converter() -> cattrs.Converter:
         lambda t: bool(wire_names(t)),
         lambda t: make_dict_unstructure_fn(t, converter, **_renamed(t)),
     )
+    # cattrs makes a list of any iterable: "stop": "END" would become ["E", "N", "D"]. A JSON array is required.
+    arrays: Any = _arrays_only  # cattrs' factory type wants its own hook signature
+    converter.register_structure_hook_factory(_is_sequence, arrays)
     converter.register_unstructure_hook(frozenset, lambda v: sorted(v))
     converter.register_unstructure_hook(bytes, lambda v: f"<{len(v)} bytes>")
     # ``Message.content`` is text or a list of parts: cattrs needs to be told how to tell them apart.
@@ -101,6 +105,27 @@ def _make_converter() -> cattrs.Converter:
         lambda t: t == (str | list[ContentPart]), lambda v, _: _structure_content(converter, v)
     )
     return converter
+
+
+def _is_sequence(type_: Any) -> bool:
+    """``list[X]`` and ``tuple[X, ...]``: the request fields that hold a JSON array."""
+    origin, args = get_origin(type_), get_args(type_)
+    return origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis)
+
+
+def _arrays_only(type_: Any, converter: cattrs.Converter) -> Callable[[object, Any], Any]:
+    """The sequence hook, refusing anything but a JSON array (a string is iterable, but no list of strings)."""
+    element: Any = list[get_args(type_)[0]] if get_args(type_) else list  # type: ignore[misc]
+    items = list_structure_factory(element, converter)
+    as_tuple = get_origin(type_) is tuple
+
+    def structure_sequence(value: object, _type: Any) -> Any:
+        if not isinstance(value, list):
+            raise TypeError(f"expected an array, got {type(value).__name__}")
+        structured: list[Any] = items(value, list)
+        return tuple(structured) if as_tuple else structured
+
+    return structure_sequence
 
 
 def _renamed(cls: Any) -> dict[str, Any]:
