@@ -19,12 +19,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.anthropic import build_anthropic_providers
+from adapters.elevenlabs import build_elevenlabs_providers
 from adapters.fake import build_fake_providers
 from adapters.files.media_store import FileMediaStore
 from adapters.gemini import build_gemini_providers
 from adapters.jose.jwks import jwks_key_source
 from adapters.jose.minter import JoseTokenMinter
 from adapters.jose.verifier import JoseTokenVerifier
+from adapters.kit.audio_probe import PyAVAudioProbe
 from adapters.memory.stream_log import InMemoryStreamLog
 from adapters.openai import build_openai_providers
 from adapters.prometheus.metrics import exporter_for, metrics_resource
@@ -42,18 +44,23 @@ from ports.health import HealthCheck
 from ports.media import MediaStore
 from ports.metrics import Metrics
 from ports.metrics_export import MetricsExporter
-from ports.schema import SchemaMigrator
 from ports.providers import VendorProviders
+from ports.schema import SchemaMigrator
 from ports.stream_log import StreamLog
 from ports.tokens import TokenCounter
+from ports.transcription import AudioProbe
 from ports.usage import UsageLedger
 from services.attempts import AttemptRunner, RetryPolicy
 from services.chat import ChatService
+from services.embeddings import EmbeddingService
+from services.images import ImageService
 from services.readiness import ReadinessService
 from services.registry import ProviderRegistry
+from services.speech import SpeechService
 from services.streaming.lifecycle import streaming_manager_resource
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
+from services.transcription import TranscriptionService
 from services.usage import UsageService
 from settings import Settings, load_settings
 from settings.catalog import compatible_enabled, load_catalog
@@ -84,6 +91,7 @@ def _vendor_table(config: ProvidersSettings) -> list[tuple[str, Any, Secret | No
         ("openai", build_openai_providers, config.openai_api_key, config.openai_base_url),
         ("anthropic", build_anthropic_providers, config.anthropic_api_key, config.anthropic_base_url),
         ("gemini", build_gemini_providers, config.gemini_api_key, config.gemini_base_url),
+        ("elevenlabs", build_elevenlabs_providers, config.elevenlabs_api_key, config.elevenlabs_base_url),
     ]
     enabled = [row for row in table if row[2] is not None]
     for vendor in config.compatible:
@@ -255,6 +263,19 @@ class Container(containers.DeclarativeContainer):
         ChatService, attempt_runner, streaming_manager, tokens=token_counter
     )
     # --- modality services (images, embeddings ...): each on the attempt runner
+    # text-to-speech: audio cut short after its first chunk is counted in speech_streams_cut_total
+    speech_service: providers.Provider[SpeechService] = providers.Singleton(SpeechService, attempt_runner, metrics)
+    embedding_service: providers.Provider[EmbeddingService] = providers.Singleton(EmbeddingService, attempt_runner)
+    image_service: providers.Provider[ImageService] = providers.Singleton(ImageService, attempt_runner, media_store)
+    # speech-to-text for files: each upload is decoded (PyAV) before any vendor call, at most audio.max_upload_bytes
+    audio_probe: providers.Provider[AudioProbe] = providers.Singleton(PyAVAudioProbe)
+    transcription_service: providers.Provider[TranscriptionService] = providers.Singleton(
+        TranscriptionService,
+        attempt_runner,
+        metrics,
+        audio_probe,
+        max_upload_bytes=settings.provided.audio.max_upload_bytes,
+    )
 
 
 def build_container(settings: Settings | None = None, **overrides: Any) -> Container:

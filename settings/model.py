@@ -15,6 +15,7 @@ from settings.secret import Secret
 
 __all__ = [
     "AppSettings",
+    "AudioSettings",
     "AuthSettings",
     "CompatibleProviderSettings",
     "DatabaseSettings",
@@ -22,6 +23,7 @@ __all__ = [
     "HttpSettings",
     "LimitsSettings",
     "LoggingSettings",
+    "MediaSettings",
     "ProvidersSettings",
     "RedisSettings",
     "Settings",
@@ -51,9 +53,8 @@ class HttpSettings:
     keep_alive_s: float = 5.0
     metrics_enabled: bool = True
     trust_request_id: bool = True
-    # --- faults (issue 9): the listen queue, and how long running streams may finish at shutdown
-    backlog: int = 2048
-    shutdown_grace_s: float = 3.0
+    backlog: int = 2048  # the listen queue: Hypercorn's default of 100 refuses connections in bursts
+    shutdown_grace_s: float = 3.0  # how long running streams may finish at shutdown before they are cancelled
 
 
 @frozen
@@ -87,7 +88,7 @@ class DatabaseSettings:
     pool_size: int = 5
     echo: bool = False
     auto_migrate: bool = True
-    # --- persistence: the usage ledger's buffering (records beyond the queue go to <app.data_dir>/usage-spill.jsonl)
+    # The usage ledger writes in batches from a bounded queue; records beyond it go to <app.data_dir>/usage-spill.jsonl.
     ledger_queue_size: int = 10_000
     ledger_batch_size: int = 500
     ledger_flush_interval_s: float = 1.0
@@ -101,12 +102,11 @@ class RedisSettings:
 
     url: Secret | None = None
     socket_timeout_s: float = 5.0
-    # --- faults (issue 9): survive a restart or failover (retried commands, health-checked pooled connections)
+    # To survive a Redis restart or failover: commands are retried, pooled connections health-checked.
     retry_attempts: int = 3
     health_check_interval_s: float = 5.0
 
 
-# --- providers: the OpenAI-compatible family (chat work) ------------------------------------------------------------
 @frozen
 class CompatibleProviderSettings:
     """One OpenAI-compatible vendor (``[[providers.compatible]]``): where it answers and which key it takes.
@@ -176,15 +176,15 @@ class StreamingSettings:
     consumer_buffer: int = 1024
     max_events_per_stream: int = 10_000
     ttl_s: float = 3600.0
-    # --- streaming (issue 3): first-consumer wait, Redis key prefix, the test-only producer route
-    first_consumer_s: float = 5.0
+    first_consumer_s: float = 5.0  # a stream never read waits max(this, resume_grace_s), then is cancelled
     redis_prefix: str = "switchyard:stream:"
-    test_producer_enabled: bool = False
-    # --- faults (issue 9): producer leases, bounded finalising, the memory log's bound on finished streams
+    # A dead producer's streams end (leases), finalising a stream is bounded, the memory log forgets old streams.
     producer_lease_s: float = 10.0
     finalize_attempts: int = 5
     max_finished_streams: int = 10_000
     max_finished_bytes: int = 64 * 1024 * 1024
+    # --- binary attachments (issue 10): the bound on one event's raw bytes (an audio chunk), in both stream logs
+    max_attachment_bytes: int = 1024 * 1024
 
 
 @frozen
@@ -194,6 +194,37 @@ class LimitsSettings:
     max_body_bytes: int = 1024 * 1024
     max_ws_message_bytes: int = 1024 * 1024
     max_json_depth: int = 64
+
+
+# --- media store (issue 10): generated media kept for their customer until they expire ---------------------------
+@frozen
+class MediaSettings:
+    """The media store: ``files`` under a directory (the embedded default) or an S3-compatible bucket."""
+
+    backend: Literal["files", "s3"] = "files"
+    dir: Path | None = None  # None: <app.data_dir>/media
+    ttl_s: float = 86_400.0
+    max_bytes: int = 64 * 1024 * 1024
+    sweep_interval_s: float = 300.0
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None  # None (with the secret): the AWS SDK's own chain (env, profile, role)
+    s3_secret_access_key: Secret | None = None
+    s3_prefix: str = "media/"
+    s3_create_bucket: bool = True
+
+
+# --- audio (issue 11): speech-to-text uploads ------------------------------------------------------------------
+@frozen
+class AudioSettings:
+    """Audio the API takes in: the largest file ``POST /api/v1/audio/transcriptions`` accepts (OpenAI's own cap)."""
+
+    max_upload_bytes: int = 25 * 1024 * 1024
+    # Live transcription (WS /api/v1/ws/transcribe): a client silent this long is closed; a session is cut at this much
+    # audio (an hour).
+    live_idle_timeout_s: float = 10.0
+    live_max_seconds: float = 3600.0
 
 
 @frozen
@@ -209,3 +240,5 @@ class Settings:
     logging: LoggingSettings = field(factory=LoggingSettings)
     streaming: StreamingSettings = field(factory=StreamingSettings)
     limits: LimitsSettings = field(factory=LimitsSettings)
+    media: MediaSettings = field(factory=MediaSettings)
+    audio: AudioSettings = field(factory=AudioSettings)

@@ -7,25 +7,32 @@ request context and auth, and starts/stops container resources in the app's life
 from __future__ import annotations
 
 import gc
-from typing import Any
 
 from dependency_injector.containers import Container
 from quart import Quart
 
-from entrypoints.http import auth, context, errors, shutdown
-from entrypoints.http.routes import chat as chat_routes  # chat
+from entrypoints.http import auth, context, errors, shutdown, uploads
+from entrypoints.http.doors.anthropic import routes as anthropic_door
+from entrypoints.http.doors.openai import routes as openai_door
+from entrypoints.http.routes import chat as chat_routes
 from entrypoints.http.routes import docs, health
-from entrypoints.http.routes import metrics as metrics_routes  # observability
-from entrypoints.http.routes import models as models_routes  # chat
-from entrypoints.http.routes import streams as streams_routes  # streaming
-from entrypoints.http.routes import usage as usage_routes  # persistence
+from entrypoints.http.routes import embeddings as embeddings_routes
+from entrypoints.http.routes import images as images_routes
+from entrypoints.http.routes import media as media_routes
+from entrypoints.http.routes import metrics as metrics_routes
+from entrypoints.http.routes import models as models_routes
+from entrypoints.http.routes import speech as speech_routes
+from entrypoints.http.routes import streams as streams_routes
+from entrypoints.http.routes import transcriptions as transcriptions_routes
+from entrypoints.http.routes import usage as usage_routes
+from settings import Settings
 
 __all__ = ["create_app", "freeze_heap_after_start"]
 
 
 def create_app(container: Container) -> Quart:
     """Build the Quart app around ``container`` (a wired ``container.Container``)."""
-    settings: Any = container.settings()
+    settings: Settings = container.settings()
     app = Quart("switchyard")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.limits.max_body_bytes,
@@ -39,18 +46,25 @@ def create_app(container: Container) -> Quart:
     container.wire(packages=["entrypoints.http"])
 
     context.install_request_context(app)
-    shutdown.install_drain(app)  # streaming: what a stopping server finishes first (see entrypoints/serve.py)
+    shutdown.install_drain(app)  # what a stopping server finishes first (see entrypoints/serve.py)
     auth.install_auth(app)
     errors.register_error_handlers(app)
     for blueprint in (health.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)
-    app.register_blueprint(usage_routes.blueprint)  # persistence
-    app.register_blueprint(models_routes.blueprint)  # chat
-    app.register_blueprint(chat_routes.blueprint)  # chat
-    app.register_blueprint(metrics_routes.blueprint)  # observability
-    app.register_blueprint(streams_routes.blueprint)  # streaming
-    if settings.streaming.test_producer_enabled:  # streaming: the scripted test producer, off by default
-        app.register_blueprint(streams_routes.test_blueprint)
+    app.register_blueprint(usage_routes.blueprint)
+    app.register_blueprint(models_routes.blueprint)
+    app.register_blueprint(chat_routes.blueprint)
+    app.register_blueprint(embeddings_routes.blueprint)
+    app.register_blueprint(images_routes.blueprint)
+    app.register_blueprint(metrics_routes.blueprint)
+    app.register_blueprint(streams_routes.blueprint)
+    app.register_blueprint(media_routes.blueprint)
+    app.register_blueprint(speech_routes.blueprint)
+    # speech-to-text: its upload route takes bodies up to audio.max_upload_bytes (every other route keeps its limit)
+    uploads.install_body_limits(app, transcriptions_routes.upload_limits(settings.audio.max_upload_bytes))
+    app.register_blueprint(transcriptions_routes.blueprint)
+    app.register_blueprint(openai_door.blueprint)  # OpenAI's API under /v1 (entrypoints/http/doors/openai)
+    app.register_blueprint(anthropic_door.blueprint)  # Anthropic's Messages API (entrypoints/http/doors/anthropic)
 
     @app.before_serving
     async def _start_resources() -> None:
@@ -67,7 +81,8 @@ def create_app(container: Container) -> Quart:
     return app
 
 
-# --- performance: served processes only (``switchyard serve``, ``entrypoints.asgi``); tests build many apps -------
+# Apart from create_app: only served processes (``switchyard serve``, ``entrypoints.asgi``) freeze their heap, as a
+# test process builds many apps and would pin every one of them.
 def freeze_heap_after_start(app: Quart) -> None:
     """Once the app's resources are up, move every object then alive (modules, SDK and ORM classes, the container)
     into the collector's permanent generation, so the periodic full collection no longer re-walks them: in a served

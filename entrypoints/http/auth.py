@@ -1,4 +1,5 @@
-"""HTTP boundary: authentication for every HTTP and WebSocket route under ``/api/`` and the ``current_auth()`` accessor.
+"""HTTP boundary: authentication for every HTTP and WebSocket route under ``/api/`` (and ``/v1/``, the vendor-shaped
+front doors, whose SDKs send the key as a bearer token) and the ``current_auth()`` accessor.
 
 Routes read the caller with ``current_auth()``; they never parse tokens themselves. WebSocket handlers call
 ``websocket_auth()`` first thing. A socket may carry its token, in this order of precedence:
@@ -42,8 +43,11 @@ from settings.model import AuthSettings
 __all__ = [
     "API_PREFIX",
     "BEARER_SUBPROTOCOL",
+    "DOOR_PREFIX",
     "METRICS_PATH",
+    "PROTECTED_PREFIXES",
     "QUERY_TOKEN_PARAM",
+    "accept_key_header",
     "authenticate_request",
     "bearer_token",
     "current_auth",
@@ -55,10 +59,13 @@ __all__ = [
 ]
 
 API_PREFIX: Final = "/api/"
+DOOR_PREFIX: Final = "/v1/"  # the OpenAI- and Anthropic-shaped front doors (entrypoints/http/doors)
+PROTECTED_PREFIXES: Final = (API_PREFIX, DOOR_PREFIX)
 METRICS_PATH: Final = "/metrics"
 BEARER_SUBPROTOCOL: Final = "bearer"
 QUERY_TOKEN_PARAM: Final = "access_token"  # noqa: S105 - a parameter name (RFC 6750), not a secret
 _PROTECTED: Final = "switchyard.auth.protected_paths"
+_KEY_HEADERS: Final = "switchyard.auth.key_headers"
 _MESSAGE_OVERHEAD: Final = 1024  # room for the JSON around the token in an auth message
 _log = structlog.get_logger("switchyard.auth")
 P = ParamSpec("P")
@@ -112,9 +119,26 @@ def protect_path(app: Quart, path: str) -> None:
     protected.add(path)
 
 
+def accept_key_header(app: Quart, path: str, header: str) -> None:
+    """On ``path`` and below, also take the bare token from ``header`` when there is no ``Authorization`` header:
+    for a front door whose vendor's clients send their key that way (Anthropic's ``x-api-key``)."""
+    accepted: dict[str, str] = app.extensions.setdefault(_KEY_HEADERS, {})
+    accepted[path] = header
+
+
+def _request_token() -> str:
+    authorization = request.headers.get("Authorization")
+    if not authorization:
+        for path, header in current_app.extensions.get(_KEY_HEADERS, {}).items():
+            key = request.headers.get(header, "").strip()
+            if key and (request.path == path or request.path.startswith(path + "/")):
+                return key
+    return bearer_token(authorization)
+
+
 def requires_auth(path: str) -> bool:
-    """True for paths under ``/api/`` and paths registered with ``protect_path``."""
-    return path.startswith(API_PREFIX) or path in current_app.extensions.get(_PROTECTED, ())
+    """True for paths under ``/api/`` or ``/v1/`` and paths registered with ``protect_path``."""
+    return path.startswith(PROTECTED_PREFIXES) or path in current_app.extensions.get(_PROTECTED, ())
 
 
 def _set_caller(auth: AuthContext) -> None:
@@ -128,7 +152,7 @@ async def authenticate_request(verifier: TokenVerifier = Provide["token_verifier
     existing = getattr(g, "auth", None)
     if isinstance(existing, AuthContext):
         return existing
-    auth = await verifier.verify(bearer_token(request.headers.get("Authorization")))
+    auth = await verifier.verify(_request_token())
     _set_caller(auth)
     return auth
 
@@ -269,7 +293,8 @@ async def _authenticate_websocket_hook() -> None:
 
 
 def install_auth(app: Quart) -> None:
-    """Require a valid bearer token on every HTTP and WebSocket route under ``/api/`` (after the container is wired).
+    """Require a valid bearer token on every HTTP and WebSocket route under ``/api/`` and ``/v1/`` (after the container
+    is wired).
 
     ``/metrics`` joins the protected paths when the container's ``auth.metrics_require_auth`` is set.
     """

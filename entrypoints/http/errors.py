@@ -19,10 +19,10 @@ from domain.errors import (
     AuthenticationError,
     AuthorizationError,
     CapabilityError,
-    ContentPolicyError,
     CompletionOwnershipError,
     ConfigurationError,
     ConflictError,
+    ContentPolicyError,
     DatabaseError,
     MalformedRequestError,
     NotFoundError,
@@ -44,6 +44,7 @@ __all__ = [
     "ERROR_TABLE",
     "ErrorMapping",
     "api_error",
+    "error_headers",
     "error_payload",
     "error_response",
     "mapping_for",
@@ -130,7 +131,9 @@ def api_error(error: ServiceError, *, status: int | None = None) -> ApiResponse[
     return ApiResponse(code=code, success=False, message=error.message, data=body, meta=current_meta())
 
 
-def _headers_for(error: ServiceError, status: int) -> dict[str, str]:
+def error_headers(error: ServiceError, status: int) -> dict[str, str]:
+    """The headers an error response carries whatever its body: ``WWW-Authenticate`` on a 401, ``Retry-After`` on a
+    rate limit whose wait is known."""
     headers: dict[str, str] = {}
     if status == 401:
         description = error.message.replace('"', "'")
@@ -143,7 +146,7 @@ def _headers_for(error: ServiceError, status: int) -> dict[str, str]:
 def error_response(error: ServiceError) -> Response:
     """The envelope response for a domain error."""
     status = status_for(error)
-    return json_response(api_error(error, status=status), status=status, headers=_headers_for(error, status))
+    return json_response(api_error(error, status=status), status=status, headers=error_headers(error, status))
 
 
 def _unexpected_response() -> Response:

@@ -6,6 +6,11 @@ over the attrs classes: never a hand-kept copy. What the document adds to those 
 the server does: a field's wire name (``WIRE_NAME`` metadata, e.g. ``from``), and ``additionalProperties: false`` on
 every object a request reads, because the converter forbids unknown keys.
 
+A front door that speaks a vendor's wire format (``entrypoints/http/doors``) says so with ``wire=WireFormat(...)``:
+its 200 body is the response model itself (no envelope), its errors are the door's error body, and its request
+objects stay open, as the vendor's own server ignores fields it does not know. Paths under ``/api/`` and ``/v1/``
+(``auth.PROTECTED_PREFIXES``) carry the bearer security requirement.
+
 A WebSocket route documents its handshake, the only HTTP exchange it has: 101 on upgrade, 400 for a plain request
 that is not an upgrade, and on ``/api/`` 401 for a bearer token refused at the handshake. Everything after the
 upgrade (auth by message, expiry, bad messages) is a close code or an ``error`` message, said in its description.
@@ -21,10 +26,11 @@ import msgspec
 from attrs import field, frozen
 from quart import Quart
 
+from entrypoints.http.auth import PROTECTED_PREFIXES
 from entrypoints.http.envelope import ApiResponse, ErrorBody
 from entrypoints.http.serialization import wire_names
 
-__all__ = ["OperationDoc", "build_spec", "documented"]
+__all__ = ["OperationDoc", "WireFormat", "build_spec", "documented"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR: Final = "__switchyard_openapi__"
@@ -40,6 +46,13 @@ _WS_DESCRIPTION: Final = (
 
 
 @frozen
+class WireFormat:
+    """A front door's own wire format: bodies as the vendor sends them, ``error`` as the body of every error."""
+
+    error: type[Any]
+
+
+@frozen
 class OperationDoc:
     """What one route says about itself."""
 
@@ -52,6 +65,7 @@ class OperationDoc:
     streaming: bool = False
     description: str = ""
     headers: tuple[str, ...] = field(default=())
+    wire: WireFormat | None = None
 
 
 def documented(
@@ -65,6 +79,7 @@ def documented(
     streaming: bool = False,
     description: str = "",
     headers: Sequence[str] = (),
+    wire: WireFormat | None = None,
 ) -> Callable[[F], F]:
     """Attach an ``OperationDoc`` to a view function (place it under ``@inject``).
 
@@ -80,6 +95,7 @@ def documented(
         streaming=streaming,
         description=description,
         headers=tuple(headers),
+        wire=wire,
     )
 
     def decorate(func: F) -> F:
@@ -142,7 +158,7 @@ def _close_inputs(components: dict[str, Any], roots: list[dict[str, Any]]) -> No
             pending.extend(node.values())
 
 
-def _ws_responses(path: str, api_prefix: str, error_ref: dict[str, Any]) -> dict[str, Any]:
+def _ws_responses(path: str, api_prefix: str | tuple[str, ...], error_ref: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "101": {"description": "switching protocols: the socket is open"},
         "400": {"description": "not a WebSocket upgrade request", "content": _json(error_ref)},
@@ -156,7 +172,9 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def build_spec(app: Quart, *, title: str, version: str, api_prefix: str = "/api/") -> dict[str, Any]:
+def build_spec(
+    app: Quart, *, title: str, version: str, api_prefix: str | tuple[str, ...] = PROTECTED_PREFIXES
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document for every route registered on ``app``."""
     operations: list[tuple[str, str, OperationDoc, list[str], bool]] = []
     models: list[Any] = [ApiResponse[ErrorBody]]
@@ -174,7 +192,9 @@ def build_spec(app: Quart, *, title: str, version: str, api_prefix: str = "/api/
             if model is not None:
                 models.append(model)
         if doc.response is not None:
-            models.append(ApiResponse[doc.response])  # type: ignore[name-defined]
+            models.append(doc.response if doc.wire else ApiResponse[doc.response])  # type: ignore[name-defined]
+        if doc.wire is not None:
+            models.append(doc.wire.error)
 
     refs, components = msgspec.json.schema_components(models, ref_template=_REF_PREFIX + "{name}")
     ref_of = dict(zip(map(id, models), refs, strict=True))
@@ -183,7 +203,8 @@ def build_spec(app: Quart, *, title: str, version: str, api_prefix: str = "/api/
         renames = wire_names(model)
         if renames:
             _rename_properties(components[model.__name__], renames)
-    _close_inputs(components, [ref_of[id(doc.request)] for _p, _m, doc, _a, _w in operations if doc.request])
+    closed = [doc.request for _p, _m, doc, _a, _w in operations if doc.request and doc.wire is None]
+    _close_inputs(components, [ref_of[id(request)] for request in closed])
     _close_inputs(components, [ref_of[id(doc.query)] for _p, _m, doc, _a, _w in operations if doc.query])
     paths: dict[str, dict[str, Any]] = {}
     for path, method, doc, params, is_ws in operations:
@@ -208,7 +229,9 @@ def build_spec(app: Quart, *, title: str, version: str, api_prefix: str = "/api/
             op["requestBody"] = {"required": True, "content": _json(ref_of[id(doc.request)])}
         ok: dict[str, Any] = {"description": "success"}
         if doc.response is not None:
-            response_model = next(m for m in models if getattr(m, "__args__", None) == (doc.response,))
+            response_model = doc.response
+            if doc.wire is None:
+                response_model = next(m for m in models if getattr(m, "__args__", None) == (doc.response,))
             ok["content"] = _json(ref_of[id(response_model)])
         if doc.streaming:
             ok.setdefault("content", {})["text/event-stream"] = {"schema": {"type": "string"}}
@@ -216,8 +239,9 @@ def build_spec(app: Quart, *, title: str, version: str, api_prefix: str = "/api/
             op["responses"] = _ws_responses(path, api_prefix, error_ref)
         else:
             op["responses"]["200"] = ok
+            failure = ("error envelope", error_ref) if doc.wire is None else ("error", ref_of[id(doc.wire.error)])
             for status in doc.errors:
-                op["responses"][str(status)] = {"description": "error envelope", "content": _json(error_ref)}
+                op["responses"][str(status)] = {"description": failure[0], "content": _json(failure[1])}
         if path.startswith(api_prefix):
             op["security"] = [{"bearerAuth": []}]
         paths.setdefault(path, {})[method] = op
