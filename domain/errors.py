@@ -21,6 +21,7 @@ __all__ = [
     "DatabaseError",
     "FieldError",
     "MalformedRequestError",
+    "MediaTooLargeError",
     "NotFoundError",
     "PayloadTooLargeError",
     "ProviderError",
@@ -109,6 +110,19 @@ class MalformedRequestError(ServiceError):
     """The request could not be parsed at all (not JSON, bad framing)."""
 
     code = "malformed_request"
+
+
+class MediaTooLargeError(ServiceError):
+    """Generated media are larger than the media store keeps (``media.max_bytes``): no fault of the request, so not
+    a 413; the server could not store what the vendor made."""
+
+    code = "media_too_large"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"the generated media ({size} bytes) exceed the media store's limit of {limit} bytes (media.max_bytes)",
+            context={"size_bytes": size, "limit_bytes": limit},
+        )
 
 
 class UnsupportedMediaTypeError(ServiceError):

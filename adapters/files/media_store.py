@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from domain.errors import NotFoundError, PayloadTooLargeError, ServiceUnavailableError, ValidationError
+from domain.errors import MediaTooLargeError, NotFoundError, ServiceUnavailableError, ValidationError
 from domain.media import MediaId, MediaObject, new_media_id
 from domain.types import CustomerId
 
@@ -61,7 +61,7 @@ class FileMediaStore:
     async def put(self, owner: CustomerId, data: bytes, content_type: str, *, kind: str) -> MediaObject:
         """Write the bytes then the sidecar (each atomically); sweep expired objects when one is due."""
         if len(data) > self._max_bytes:
-            raise PayloadTooLargeError(self._max_bytes)
+            raise MediaTooLargeError(len(data), self._max_bytes)
         now = self._clock()
         media = await _in_thread(self._write, owner, data, content_type, kind, now)
         if now - self._last_sweep >= self._sweep_interval_s and not self._sweeping:

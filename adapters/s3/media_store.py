@@ -25,8 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from domain.errors import (
     ConfigurationError,
+    MediaTooLargeError,
     NotFoundError,
-    PayloadTooLargeError,
     ServiceUnavailableError,
     ValidationError,
 )
@@ -70,7 +70,7 @@ class S3MediaStore:
     async def put(self, owner: CustomerId, data: bytes, content_type: str, *, kind: str) -> MediaObject:
         """One PUT; the ETag is the one S3 gives the object."""
         if len(data) > self._max_bytes:
-            raise PayloadTooLargeError(self._max_bytes)
+            raise MediaTooLargeError(len(data), self._max_bytes)
         media_id = new_media_id()
         now = self._clock()
         expires_at = now + self._ttl_s

@@ -13,7 +13,7 @@ import pytest
 
 from adapters.files.media_store import FileMediaStore
 from adapters.s3.media_store import s3_media_store
-from domain.errors import NotFoundError, PayloadTooLargeError, ValidationError
+from domain.errors import MediaTooLargeError, NotFoundError, ValidationError
 from domain.media import MediaId, MediaObject
 from domain.types import CustomerId
 from ports.media import MediaStore
@@ -175,7 +175,7 @@ async def test_a_large_object_round_trips_and_ranges_read_inside_it(store: Media
 
 async def test_objects_over_max_bytes_are_refused(store: MediaStore) -> None:
     """One byte over ``media.max_bytes`` is refused before anything is stored."""
-    with pytest.raises(PayloadTooLargeError):
+    with pytest.raises(MediaTooLargeError):
         await store.put(ALICE, b"\0" * (MAX_BYTES + 1), "image/png", kind="image")
 
 
