@@ -9,6 +9,11 @@ A producer holds a renewable *lease* on its stream (``StreamInfo.lease_until``, 
 current generation and each renewal extends it. When the lease has run out the producer is presumed dead (its
 process was killed, its host lost) and whoever serves a reader ends the stream with ``producer_lost``, fenced like any
 completion, so no reader waits for a terminal event that nobody will write.
+
+An event may carry one binary *attachment* (``StreamEvent.data``: an audio chunk, later image or video bytes) beside
+its JSON payload. It is kept as raw bytes in the domain and in every log (never base64: the Redis log stores it as its
+own stream-entry field); only a transport that cannot carry bytes (SSE, a WebSocket client that did not opt in to
+binary frames) encodes it. Attachments are bounded (``check_attachment``), and terminal events never carry one.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from domain.types import CustomerId, JsonValue, StreamId
 
 __all__ = [
     "CANCELLED",
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
     "DONE",
     "ERROR",
     "GAP",
     "TERMINAL_TYPES",
+    "AttachmentTooLargeError",
     "CompletionToken",
     "ConsumerLaggedError",
     "EventType",
@@ -37,6 +44,7 @@ __all__ = [
     "StreamEvent",
     "StreamInfo",
     "StreamStatus",
+    "check_attachment",
     "check_publishable",
     "gap_event",
     "lost_event",
@@ -65,6 +73,9 @@ _RESERVED: Final = TERMINAL_TYPES | {GAP}
 
 StreamStatus = Literal["open", "done", "error", "cancelled"]
 
+DEFAULT_MAX_ATTACHMENT_BYTES: Final = 1024 * 1024
+"""The default bound on one event's attachment (``streaming.max_attachment_bytes``): media chunks, not whole files."""
+
 
 class StreamClosedError(StreamingError):
     """An event was published to a stream that has already ended (its terminal event is written)."""
@@ -90,20 +101,44 @@ class ConsumerLaggedError(StreamingError):
         self.after = after
 
 
+class AttachmentTooLargeError(StreamingError):
+    """An event's binary attachment is larger than the stream log takes; nothing was written (split the media)."""
+
+    code = "attachment_too_large"
+
+    def __init__(self, stream_id: str, size: int, limit: int) -> None:
+        super().__init__(
+            "publish",
+            f"an event attachment of {size} bytes exceeds the limit of {limit} bytes",
+            context={"stream_id": stream_id, "size_bytes": size, "limit_bytes": limit},
+        )
+        self.size = size
+        self.limit = limit
+
+
 def new_stream_id() -> StreamId:
     """An unguessable stream id (128 random bits, URL-safe)."""
     return StreamId("st_" + secrets.token_urlsafe(16))
 
 
+def _data_repr(data: bytes | None) -> str:
+    return "None" if data is None else f"<{len(data)} bytes>"
+
+
 @frozen
 class StreamEvent:
-    """One event of a stream. ``seq`` is 1-based and gap-free within the stream's log."""
+    """One event of a stream. ``seq`` is 1-based and gap-free within the stream's log.
+
+    ``data`` is the optional binary attachment (raw bytes, ``None`` when the event has none; ``b""`` is an attachment
+    of length 0). Its repr shows only its length.
+    """
 
     stream_id: StreamId
     seq: int
     type: EventType
     payload: Mapping[str, JsonValue] = field(factory=dict)
     ts: float = 0.0
+    data: bytes | None = field(default=None, repr=_data_repr)
 
     @property
     def terminal(self) -> bool:
@@ -234,6 +269,12 @@ def check_publishable(event_type: str) -> None:
         )
     if not event_type:
         raise ValueError("event type must not be empty")
+
+
+def check_attachment(stream_id: str, data: bytes | None, limit: int) -> None:
+    """Refuse an attachment longer than ``limit`` bytes with ``AttachmentTooLargeError`` (``None``: no attachment)."""
+    if data is not None and len(data) > limit:
+        raise AttachmentTooLargeError(stream_id, len(data), limit)
 
 
 def gap_event(stream_id: StreamId, after: int, first_seq: int, ts: float) -> StreamEvent:

@@ -8,6 +8,10 @@ Every log is built with a producer lease length: ``advance_generation``, each ``
 current generation's lease to *now + lease*; ``reap`` ends an open stream whose lease has run out (its producer is
 presumed dead), atomically and at most once, by bumping the generation (fencing that producer) and writing the
 terminal event.
+
+Every log is also built with ``max_attachment_bytes``: an ``append`` may carry one binary attachment (``data``), kept
+as raw bytes and read back byte for byte; a longer one is refused with ``AttachmentTooLargeError`` and nothing is
+written. Terminal events never carry one.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ __all__ = ["StreamLog"]
 class StreamLog(Protocol):
     """Errors: ``NotFoundError`` for an unknown or expired stream; ``CompletionOwnershipError`` for a write with a
     stale generation and for a second ``finalize``; ``StreamClosedError`` for an ``append`` after the terminal event;
-    ``ServiceUnavailableError`` when the backend does not answer."""
+    ``AttachmentTooLargeError`` for an ``append`` whose ``data`` exceeds the log's bound; ``ServiceUnavailableError``
+    when the backend does not answer."""
 
     async def create(self, info: StreamInfo) -> None:
         """Register a new, open stream (``generation`` and ``last_seq`` as given, normally 0)."""
@@ -39,9 +44,15 @@ class StreamLog(Protocol):
         ...
 
     async def append(
-        self, stream_id: StreamId, generation: int, type: str, payload: Mapping[str, JsonValue]
+        self,
+        stream_id: StreamId,
+        generation: int,
+        type: str,
+        payload: Mapping[str, JsonValue],
+        data: bytes | None = None,
     ) -> StreamEvent:
-        """Append one non-terminal event with the next seq, if ``generation`` is current and the stream open."""
+        """Append one non-terminal event with the next seq, if ``generation`` is current and the stream open; ``data``
+        is its binary attachment (``None``: none), stored and read back as the same bytes."""
         ...
 
     async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:

@@ -2,9 +2,10 @@
 
 Each stream keeps at most about ``max_events`` events (trimmed in batches, like Redis' approximate MAXLEN) and is
 forgotten ``ttl_s`` after its last write. Finished streams are also bounded as a whole, by count
-(``max_finished``) and by approximate bytes (``max_finished_bytes``): past either, the oldest finished streams are
-forgotten first, and a live stream never is. Every mutation runs without an ``await`` in the middle, so appends and the
-fenced finalize are atomic with respect to each other exactly as the Lua scripts of the Redis adapter are.
+(``max_finished``) and by approximate bytes (``max_finished_bytes``, binary attachments counted by their length):
+past either, the oldest finished streams are forgotten first, and a live stream never is. Every mutation runs without
+an ``await`` in the middle, so appends and the fenced finalize are atomic with respect to each other exactly as the
+Lua scripts of the Redis adapter are.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import attrs
 
 from domain.errors import CompletionOwnershipError, NotFoundError
 from domain.streaming import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
     LogRead,
     Outcome,
     StreamClosedError,
     StreamEvent,
     StreamInfo,
     StreamStatus,
+    check_attachment,
     status_for_terminal,
 )
 from domain.types import JsonValue, StreamId
@@ -36,9 +39,10 @@ _EVENT_OVERHEAD: Final = 240
 """Bytes an event costs besides its strings (the StreamEvent, its payload dict, the list slot), measured roughly."""
 
 
-def _approx_bytes(payload: Mapping[str, JsonValue]) -> int:
-    """A cheap estimate of what one event's payload holds: its top-level strings and a word per other value."""
-    return _EVENT_OVERHEAD + sum(len(value) if isinstance(value, str) else 16 for value in payload.values())
+def _approx_bytes(event: StreamEvent) -> int:
+    """A cheap estimate of what one event holds: its top-level strings, a word per other value, its attachment."""
+    strings = sum(len(value) if isinstance(value, str) else 16 for value in event.payload.values())
+    return _EVENT_OVERHEAD + strings + (len(event.data) if event.data is not None else 0)
 
 
 class _Stream:
@@ -110,6 +114,7 @@ class InMemoryStreamLog:
         lease_s: float = 10.0,
         max_finished: int = 10_000,
         max_finished_bytes: int = 64 * 1024 * 1024,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
         clock: Callable[[], float] = time.time,
     ):
         if max_events < 1:
@@ -120,6 +125,7 @@ class InMemoryStreamLog:
         self._lease_s = lease_s
         self._max_finished = max(0, max_finished)
         self._max_finished_bytes = max(0, max_finished_bytes)
+        self._max_attachment_bytes = max_attachment_bytes
         self._clock = clock
         self._streams: dict[StreamId, _Stream] = {}
         self._finished: OrderedDict[StreamId, int] = OrderedDict()  # finished streams, oldest first, with their bytes
@@ -158,7 +164,7 @@ class InMemoryStreamLog:
 
     def _retire(self, stream: _Stream) -> None:
         """Count a stream that just finished against the bounds, then forget the oldest finished ones past them."""
-        size = sum(_approx_bytes(event.payload) for event in stream.events)
+        size = sum(_approx_bytes(event) for event in stream.events)
         self._finished[stream.base.stream_id] = size
         self._finished_bytes += size
         while self._finished and (
@@ -197,11 +203,16 @@ class InMemoryStreamLog:
         return stream
 
     def _write(
-        self, stream: _Stream, type: str, payload: Mapping[str, JsonValue], status: StreamStatus | None
+        self,
+        stream: _Stream,
+        type: str,
+        payload: Mapping[str, JsonValue],
+        data: bytes | None,
+        status: StreamStatus | None,
     ) -> StreamEvent:
         now = self._clock()
         stream.last_seq += 1
-        event = StreamEvent(stream.base.stream_id, stream.last_seq, type, payload, now)
+        event = StreamEvent(stream.base.stream_id, stream.last_seq, type, payload, now, data)
         stream.events.append(event)
         if len(stream.events) > self._max_events + self._slack:
             stream.drop_oldest(self._max_events)
@@ -216,12 +227,19 @@ class InMemoryStreamLog:
         return event
 
     async def append(
-        self, stream_id: StreamId, generation: int, type: str, payload: Mapping[str, JsonValue]
+        self,
+        stream_id: StreamId,
+        generation: int,
+        type: str,
+        payload: Mapping[str, JsonValue],
+        data: bytes | None = None,
     ) -> StreamEvent:
+        check_attachment(stream_id, data, self._max_attachment_bytes)
         stream = self._fenced(stream_id, generation)
         if stream.finished:
             raise StreamClosedError(stream_id)
-        return self._write(stream, type, payload, None)
+        # bytes(): a caller's bytearray or memoryview must not change the stored event afterwards
+        return self._write(stream, type, payload, None if data is None else bytes(data), None)
 
     async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:
         stream = self._fenced(stream_id, generation)
@@ -229,7 +247,7 @@ class InMemoryStreamLog:
             raise CompletionOwnershipError(
                 "the stream has already ended", context={"stream_id": stream_id, "status": stream.status}
             )
-        return self._write(stream, outcome.type, outcome.payload, status_for_terminal(outcome.type))
+        return self._write(stream, outcome.type, outcome.payload, None, status_for_terminal(outcome.type))
 
     async def renew(self, stream_id: StreamId, generation: int) -> None:
         stream = self._fenced(stream_id, generation)
@@ -242,7 +260,7 @@ class InMemoryStreamLog:
         if stream.finished or not 0 < stream.lease_until <= self._clock():
             return None
         stream.generation += 1  # fence the lapsed producer: its next write is refused
-        return self._write(stream, outcome.type, outcome.payload, status_for_terminal(outcome.type))
+        return self._write(stream, outcome.type, outcome.payload, None, status_for_terminal(outcome.type))
 
     async def read(self, stream_id: StreamId, after: int, limit: int) -> LogRead:
         stream = self._live(stream_id)

@@ -22,14 +22,19 @@ return redis.call('HINCRBY', KEYS[1], 'gen', 1)
 
 -- @write
 -- KEYS[1] meta, KEYS[2] log; ARGV gen, type, payload_json, ts, maxlen, ttl_ms, final_status ('' = not terminal),
--- lease_ms. A non-terminal write extends the writer's lease.
+-- lease_ms[, data]. A non-terminal write extends the writer's lease. ARGV[9], when given, is the event's binary
+-- attachment, stored raw as the entry's 'd' field (Lua strings are byte strings: no encoding on the way).
 local fields = redis.call('HMGET', KEYS[1], 'gen', 'status')
 if not fields[1] then return {-1, 0} end
 local current = tonumber(fields[1])
 if current ~= tonumber(ARGV[1]) then return {-2, current} end
 if fields[2] ~= 'open' then return {-3, current} end
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-0', 't', ARGV[2], 'p', ARGV[3], 'ts', ARGV[4])
+local entry = {'t', ARGV[2], 'p', ARGV[3], 'ts', ARGV[4]}
+if ARGV[9] then
+  entry[7], entry[8] = 'd', ARGV[9]
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], seq .. '-0', unpack(entry))
 if ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'status', ARGV[7])
 else

@@ -2,7 +2,9 @@
 
 Layout per stream (hash-tagged, so both keys live in one cluster slot): ``<prefix>{<id>}:meta`` is a hash (owner,
 kind, gen, status, last_seq, created, seen, meta) and ``<prefix>{<id>}:log`` a Redis Stream whose entry ids are
-``<seq>-0``. Appends and the finalize run in one Lua script that checks the generation and the status before
+``<seq>-0`` and whose fields are ``t`` (type), ``p`` (payload JSON), ``ts`` and, for an event with a binary
+attachment, ``d``: the raw bytes (the client runs with ``decode_responses=False``, so nothing is encoded on the way).
+Appends and the finalize run in one Lua script that checks the generation and the status before
 ``XADD ... MAXLEN ~ n``, so a superseded producer can never write, and both keys get their TTL refreshed. The
 producer lease (``lease`` in meta) is kept on the Redis server's clock; ``reap`` checks and ends a lapsed stream in
 one script, so two instances reaping at once write one terminal event. Readers
@@ -26,7 +28,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.errors import CompletionOwnershipError, NotFoundError, ServiceUnavailableError
-from domain.streaming import LogRead, Outcome, StreamClosedError, StreamEvent, StreamInfo, StreamStatus
+from domain.streaming import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    LogRead,
+    Outcome,
+    StreamClosedError,
+    StreamEvent,
+    StreamInfo,
+    StreamStatus,
+    check_attachment,
+)
 from domain.types import CustomerId, JsonValue, StreamId
 
 __all__ = ["RedisStreamLog"]
@@ -68,6 +79,7 @@ class RedisStreamLog:
         max_block_s: float = 2.0,
         max_in_flight: int = 64,
         max_blocking: int = 16,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
     ) -> None:
         self._client = client
         self._prefix = prefix
@@ -75,6 +87,7 @@ class RedisStreamLog:
         self._ttl_ms = max(1, int(ttl_s * 1000))
         self._lease_ms = max(1, int(lease_s * 1000))
         self._max_block_ms = max(1, int(max_block_s * 1000))
+        self._max_attachment_bytes = max_attachment_bytes
         self._gate = asyncio.Semaphore(max_in_flight)
         self._blocking = asyncio.Semaphore(max_blocking)
         self._create = client.register_script(_script("create"))
@@ -149,12 +162,20 @@ class RedisStreamLog:
         return result
 
     async def _written(
-        self, stream_id: StreamId, generation: int, type: str, payload: Mapping[str, JsonValue], status: str
+        self,
+        stream_id: StreamId,
+        generation: int,
+        type: str,
+        payload: Mapping[str, JsonValue],
+        data: bytes | None,
+        status: str,
     ) -> StreamEvent:
         ts = time.time()
         body = json.dumps(dict(payload), separators=(",", ":"))
-        args: list[str | int] = [generation, type, body, repr(ts), self._max_events, self._ttl_ms, status]
+        args: list[str | int | bytes] = [generation, type, body, repr(ts), self._max_events, self._ttl_ms, status]
         args.append(self._lease_ms)
+        if data is not None:
+            args.append(data)  # ARGV[9]: present only for an event with an attachment
         result: Sequence[int] = await self._call("append", lambda: self._write(keys=self._keys(stream_id), args=args))
         seq, current = int(result[0]), int(result[1])
         if seq == _NOT_FOUND:
@@ -168,15 +189,22 @@ class RedisStreamLog:
             if status:
                 raise CompletionOwnershipError("the stream has already ended", context={"stream_id": stream_id})
             raise StreamClosedError(stream_id)
-        return StreamEvent(stream_id, seq, type, payload, ts)
+        return StreamEvent(stream_id, seq, type, payload, ts, data)
 
     async def append(
-        self, stream_id: StreamId, generation: int, type: str, payload: Mapping[str, JsonValue]
+        self,
+        stream_id: StreamId,
+        generation: int,
+        type: str,
+        payload: Mapping[str, JsonValue],
+        data: bytes | None = None,
     ) -> StreamEvent:
-        return await self._written(stream_id, generation, type, payload, "")
+        check_attachment(stream_id, data, self._max_attachment_bytes)  # before the round trip
+        blob = None if data is None else bytes(data)
+        return await self._written(stream_id, generation, type, payload, blob, "")
 
     async def finalize(self, stream_id: StreamId, generation: int, outcome: Outcome) -> StreamEvent:
-        return await self._written(stream_id, generation, outcome.type, outcome.payload, outcome.type)
+        return await self._written(stream_id, generation, outcome.type, outcome.payload, None, outcome.type)
 
     async def renew(self, stream_id: StreamId, generation: int) -> None:
         meta, _ = self._keys(stream_id)
@@ -224,7 +252,12 @@ class RedisStreamLog:
     @staticmethod
     def _event(stream_id: StreamId, entry_id: bytes, fields: Mapping[bytes, bytes]) -> StreamEvent:
         return StreamEvent(
-            stream_id, _seq_of(entry_id), fields[b"t"].decode(), json.loads(fields[b"p"]), float(fields[b"ts"])
+            stream_id,
+            _seq_of(entry_id),
+            fields[b"t"].decode(),
+            json.loads(fields[b"p"]),
+            float(fields[b"ts"]),
+            fields.get(b"d"),
         )
 
     async def wait(self, stream_id: StreamId, after: int, timeout_s: float) -> bool:

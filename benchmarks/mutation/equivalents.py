@@ -60,6 +60,10 @@ _POP = (
 )
 _EMPTY_SLICE = "with limit 0 the slice events[start:start] is empty too, so `>= 0` returns the same empty tuple"
 _NO_EXCESS = "with excess 0, deleting events[:0] and adding 0 to the offset change nothing"
+_RETRY_AT = (
+    "retry_at is read only for a run with a pending outcome (sweep), and _finish sets pending and retry_at together, "
+    "so the initial value is never read"
+)
 _CAST = "typing.cast does nothing at run time; its first argument is only read by the type checker"
 _FALSY = "use_tail is only tested for truth, where None and False are alike"
 _WAIT_PATH = (
@@ -124,6 +128,9 @@ EQUIVALENT: Final[tuple[Equivalent, ...]] = (
     Equivalent("adapters/memory/stream_log.py", "xǁInMemoryStreamLogǁ_drop", "self._streams.pop(stream_id, )", _POP),
     Equivalent("adapters/memory/stream_log.py", "xǁInMemoryStreamLogǁread", "if limit >= 0", _EMPTY_SLICE),
     Equivalent("adapters/memory/stream_log.py", "xǁ_Streamǁdrop_oldest", "if excess >= 0", _NO_EXCESS),
+    # services/streaming/runs.py
+    Equivalent("services/streaming/runs.py", "xǁRunǁ__init__", "self.retry_at = None", _RETRY_AT),
+    Equivalent("services/streaming/runs.py", "xǁRunǁ__init__", "self.retry_at = 1.0", _RETRY_AT),
     # services/streaming/manager.py
     Equivalent("services/streaming/manager.py", "xǁStreamingManagerǁsubscribe", "cast(None,", _CAST),
     Equivalent("services/streaming/manager.py", "xǁStreamingManagerǁwatch", "use_tail = None", _FALSY),

@@ -79,6 +79,8 @@ LUA_MUTANTS: Final = (
     LuaMutant("write-meta-ttl-not-refreshed", "write", "redis.call('PEXPIRE', KEYS[1], ARGV[6])", ""),
     LuaMutant("write-log-ttl-not-refreshed", "write", "redis.call('PEXPIRE', KEYS[2], ARGV[6])", ""),
     LuaMutant("write-returns-next-seq", "write", "return {seq, current}", "return {seq + 1, current}"),
+    LuaMutant("write-drops-attachment", "write", "entry[7], entry[8] = 'd', ARGV[9]", "entry[7], entry[8] = 'd', ''"),
+    LuaMutant("write-attachment-always", "write", "if ARGV[9] then", "if true then"),
     LuaMutant("touch-resurrects", "touch", "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end", ""),
     LuaMutant("touch-records-zero", "touch", "'seen', ARGV[1]", "'seen', '0'"),
     # The producer lease (renew/reap), when the script has it.

@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import cast
@@ -46,6 +47,7 @@ from domain.streaming import (
     StreamClosedError,
     StreamEvent,
     StreamInfo,
+    check_attachment,
     check_publishable,
     gap_event,
     lost_event,
@@ -138,12 +140,14 @@ class StreamingManager:
         run = self._current_run(token)
         return RunPublisher(self._publish, run, token.generation)
 
-    async def publish(self, stream_id: StreamId, type: str, payload: Mapping[str, JsonValue]) -> int:
+    async def publish(
+        self, stream_id: StreamId, type: str, payload: Mapping[str, JsonValue], data: bytes | None = None
+    ) -> int:
         """Publish on behalf of the current token holder (the seed's ``send_to_queues``); returns the seq."""
         run = self._runs.get(stream_id)
         if run is None or run.token is None:
             raise StreamClosedError(stream_id)
-        return await self._publish(run, run.token.generation, type, payload)
+        return await self._publish(run, run.token.generation, type, payload, data)
 
     async def signal_completion(self, token: CompletionToken, outcome: Outcome) -> StreamEvent:
         """End the stream with ``outcome`` if ``token`` is the current one; otherwise raise and write nothing."""
@@ -210,7 +214,8 @@ class StreamingManager:
         config = self._config
         run = self._runs.get(stream_id)
         self._attach(run, resumed=after > 0)
-        cursor, caught_up, idle_started, last_touch = after, False, self._clock(), 0.0
+        cursor, caught_up, idle_started = after, False, self._clock()
+        last_touch = -math.inf  # the first wait touches at once, whatever the clock's origin
         # Readers of a stream produced here may serve themselves from the run's tail of recent events once they
         # have read the log; after a wait that timed out they read the log again (it may hold an end written
         # by another process).
@@ -246,9 +251,9 @@ class StreamingManager:
                     self._metrics.increment("stream_consumers_dropped_total", reason="lagged")
                     raise ConsumerLaggedError(stream_id, cursor, lag, config.consumer_buffer)
                 if batch.events:
-                    for event in batch.events:
-                        if event.seq <= cursor:
-                            continue
+                    # Reads hold only seqs after the cursor (the StreamLog contract, and the tail's); the check is
+                    # a guard, so a log that breaks the contract still cannot make a reader deliver a seq twice.
+                    for event in (e for e in batch.events if e.seq > cursor):
                         cursor = event.seq
                         yield event
                         if event.terminal:
@@ -346,8 +351,11 @@ class StreamingManager:
             raise CompletionOwnershipError(context={"stream_id": token.stream_id, "generation": token.generation})
         return run
 
-    async def _publish(self, run: Run, generation: int, type: str, payload: Mapping[str, JsonValue]) -> int:
+    async def _publish(
+        self, run: Run, generation: int, type: str, payload: Mapping[str, JsonValue], data: bytes | None
+    ) -> int:
         check_publishable(type)
+        check_attachment(run.stream_id, data, self._config.max_attachment_bytes)
         token = run.token
         if token is None:
             raise StreamClosedError(run.stream_id)
@@ -355,7 +363,7 @@ class StreamingManager:
             raise CompletionOwnershipError(
                 "this publisher was superseded by a newer completion token", context={"stream_id": run.stream_id}
             )
-        event = await self._log.append(run.stream_id, generation, type, dict(payload))
+        event = await self._log.append(run.stream_id, generation, type, dict(payload), data)
         if self._config.local_tail:
             run.remember(event, self._config.local_tail)
         run.last_activity = self._clock()

@@ -20,8 +20,11 @@ class StreamPublisher(Protocol):
     @property
     def stream_id(self) -> StreamId: ...
 
-    async def publish(self, type: str, payload: Mapping[str, JsonValue]) -> int:
-        """Append one event; returns its seq. Raises ``StreamClosedError`` once the stream is ending."""
+    async def publish(self, type: str, payload: Mapping[str, JsonValue], data: bytes | None = None) -> int:
+        """Append one event, with ``data`` as its binary attachment (raw bytes: an audio chunk ...); returns its seq.
+
+        Raises ``StreamClosedError`` once the stream is ending, ``AttachmentTooLargeError`` when ``data`` is longer
+        than ``streaming.max_attachment_bytes`` (nothing is written; split the media into chunks)."""
         ...
 
     def expect_silence(self, seconds: float) -> None:
@@ -33,7 +36,7 @@ class StreamPublisher(Protocol):
 Producer = Callable[[StreamPublisher], Awaitable[Mapping[str, JsonValue] | None]]
 """The upstream work: publishes through the publisher, returns the ``done`` payload (or raises)."""
 
-PublishFn = Callable[[Run, int, str, Mapping[str, JsonValue]], Awaitable[int]]
+PublishFn = Callable[[Run, int, str, Mapping[str, JsonValue], bytes | None], Awaitable[int]]
 
 
 class RunPublisher:
@@ -50,8 +53,8 @@ class RunPublisher:
     def stream_id(self) -> StreamId:
         return self._run.stream_id
 
-    async def publish(self, type: str, payload: Mapping[str, JsonValue]) -> int:
-        return await self._publish(self._run, self._generation, type, payload)
+    async def publish(self, type: str, payload: Mapping[str, JsonValue], data: bytes | None = None) -> int:
+        return await self._publish(self._run, self._generation, type, payload, data)
 
     def expect_silence(self, seconds: float) -> None:
         self._run.silence_s = max(self._run.silence_s, seconds)

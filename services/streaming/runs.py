@@ -10,7 +10,7 @@ import asyncio
 
 from attrs import frozen
 
-from domain.streaming import CompletionToken, LogRead, Outcome, StreamEvent
+from domain.streaming import DEFAULT_MAX_ATTACHMENT_BYTES, CompletionToken, LogRead, Outcome, StreamEvent
 from domain.types import CustomerId, StreamId
 
 __all__ = ["Run", "Signal", "StreamingConfig"]
@@ -42,6 +42,9 @@ class StreamingConfig:
     the stream up; readers then end it themselves (``stream_lost``)."""
     outage_s: float = 10.0
     """How long a reader rides out an unreachable log before it ends its stream with ``stream_unavailable``."""
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+    """The longest binary attachment one event may carry; a longer publish is refused (``AttachmentTooLargeError``)
+    before it reaches the log (which has the same bound from the same setting)."""
 
     def sweep_interval_s(self) -> float:
         """How often the watchdog looks for stalled and abandoned streams."""

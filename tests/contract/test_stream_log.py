@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from adapters.memory.stream_log import InMemoryStreamLog
 from adapters.redis.stream_log import RedisStreamLog
 from domain.errors import CompletionOwnershipError, NotFoundError
-from domain.streaming import Outcome, StreamClosedError, StreamInfo
+from domain.streaming import AttachmentTooLargeError, Outcome, StreamClosedError, StreamInfo
 from domain.types import StreamId
 from ports.stream_log import StreamLog
 from tests.fakes.clock import FakeClock
@@ -307,3 +308,152 @@ async def test_appending_far_past_max_events_trims_the_oldest(aged: Aged) -> Non
     assert read.missing_after(0)
     assert len(read.events) < 300
     assert [e.seq for e in read.events] == list(range(read.first_seq, 301))
+
+
+# --- binary attachments: raw bytes beside the JSON payload, bounded, never on a terminal event ---------------------
+
+EVERY_BYTE = bytes(range(256))
+SMALL_CAP = 1024
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def capped(request: pytest.FixtureRequest) -> AsyncIterator[StreamLog]:
+    async with stream_log(request.param, max_events=1000, max_attachment_bytes=SMALL_CAP) as instance:
+        await instance.create(StreamInfo(SID, ALICE))
+        yield instance
+
+
+async def test_attachments_round_trip_byte_for_byte(log: StreamLog) -> None:
+    """Every byte value (NUL, CR/LF, invalid UTF-8 ...) reads back exactly as appended; no attachment reads as None,
+    an empty one as b""; the payload beside it is intact."""
+    gen = await log.advance_generation(SID)
+    chunks = [EVERY_BYTE, b"", None, b"\x00", b"\xff\xfe\r\n\x00" * 100, EVERY_BYTE[::-1] * 16]
+    appended = [await log.append(SID, gen, "audio", {"i": i}, chunk) for i, chunk in enumerate(chunks)]
+    assert [event.data for event in appended] == chunks
+    read = await log.read(SID, 0, 100)
+    assert [event.data for event in read.events] == chunks
+    assert [event.payload for event in read.events] == [{"i": i} for i in range(len(chunks))]
+    assert all(type(event.data) is bytes for event in read.events if event.data is not None)
+    assert [event.data for event in (await log.read(SID, 3, 2)).events] == chunks[3:5]  # from a cursor too
+
+
+async def test_an_attachment_is_copied_when_appended(log: StreamLog) -> None:
+    """A bytearray appended, then changed by its owner, reads back as it was at the append."""
+    gen = await log.advance_generation(SID)
+    buffer = bytearray(b"abc")
+    await log.append(SID, gen, "audio", {}, buffer)  # type: ignore[arg-type]
+    buffer[0] = ord("z")
+    assert (await log.read(SID, 0, 10)).events[0].data == b"abc"
+
+
+async def test_an_attachment_past_the_bound_is_refused_and_nothing_is_written(capped: StreamLog) -> None:
+    """One byte over max_attachment_bytes raises AttachmentTooLargeError naming the sizes; exactly the bound is
+    taken; the refused event used no seq."""
+    gen = await capped.advance_generation(SID)
+    with pytest.raises(AttachmentTooLargeError) as refused:
+        await capped.append(SID, gen, "audio", {}, b"x" * (SMALL_CAP + 1))
+    assert refused.value.context == {
+        "stage": "publish",
+        "stream_id": SID,
+        "size_bytes": SMALL_CAP + 1,
+        "limit_bytes": SMALL_CAP,
+    }
+    assert (refused.value.code, refused.value.retryable) == ("attachment_too_large", False)
+    info = await capped.get(SID)
+    assert info is not None
+    assert info.last_seq == 0
+    event = await capped.append(SID, gen, "audio", {}, b"y" * SMALL_CAP)
+    assert (event.seq, event.data) == (1, b"y" * SMALL_CAP)
+
+
+async def test_terminal_events_carry_no_attachment(log: StreamLog) -> None:
+    """The terminal event has data None, in the write and in the read."""
+    gen = await log.advance_generation(SID)
+    await log.append(SID, gen, "audio", {}, b"chunk")
+    terminal = await log.finalize(SID, gen, Outcome.done())
+    assert terminal.data is None
+    assert [event.data for event in (await log.read(SID, 0, 10)).events] == [b"chunk", None]
+
+
+async def test_trimming_keeps_each_retained_event_with_its_own_attachment(log: StreamLog) -> None:
+    """After a trim the events left carry exactly the bytes they were appended with."""
+    gen = await log.advance_generation(SID)
+    for i in range(10):
+        await log.append(SID, gen, "audio", {"i": i}, bytes([i]) * (i + 1))
+    await log.trim(SID, 3)
+    read = await log.read(SID, 0, 100)
+    assert [(event.seq, event.data) for event in read.events] == [(s, bytes([s - 1]) * s) for s in (8, 9, 10)]
+
+
+async def test_automatic_trimming_of_events_with_attachments(aged: Aged) -> None:
+    """Far past max_events, the attachments that remain are the newest ones, each with its own bytes."""
+    gen = await aged.log.advance_generation(SID)
+    for i in range(300):
+        await aged.log.append(SID, gen, "audio", {"i": i}, i.to_bytes(2, "big") * 50)
+    read = await aged.log.read(SID, 0, 1000)
+    assert read.missing_after(0)
+    assert len(read.events) < 300
+    assert [event.data for event in read.events] == [
+        (s - 1).to_bytes(2, "big") * 50 for s in range(read.first_seq, 301)
+    ]
+
+
+# --- what each write returns, reads that ask for nothing, and the errors' details ---------------------------------
+
+
+async def test_written_events_name_their_stream_and_carry_the_write_time(log: StreamLog) -> None:
+    """append and finalize return (and read gives back) events with the stream id and a wall-clock timestamp."""
+    gen = await log.advance_generation(SID)
+    before = time.time()
+    written = [await log.append(SID, gen, "text", {}), await log.finalize(SID, gen, Outcome.done())]
+    after = time.time()
+    for event in [*written, *(await log.read(SID, 0, 10)).events]:
+        assert event.stream_id == SID
+        assert isinstance(event.ts, float)
+        assert before - 1 <= event.ts <= after + 1
+
+
+@pytest.mark.parametrize("limit", [0, -1])
+async def test_a_read_for_no_events_still_says_where_the_log_stands(log: StreamLog, limit: int) -> None:
+    """A limit of 0 (or less) returns no event, with first_seq, last_seq and the status as they are."""
+    gen = await log.advance_generation(SID)
+    for _ in range(3):
+        await log.append(SID, gen, "text", {})
+    read = await log.read(SID, 0, limit)
+    assert (read.events, read.first_seq, read.last_seq, read.status) == ((), 1, 3, "open")
+
+
+async def test_trimming_a_single_event_away(log: StreamLog) -> None:
+    """trim(keep = count - 1) drops exactly the oldest event."""
+    gen = await log.advance_generation(SID)
+    for _ in range(10):
+        await log.append(SID, gen, "text", {})
+    await log.trim(SID, 9)
+    read = await log.read(SID, 0, 100)
+    assert (read.first_seq, [e.seq for e in read.events][:2]) == (2, [2, 3])
+
+
+STALE = "stale generation: a newer producer owns this stream"
+
+
+async def test_a_stale_writer_is_told_which_generation_owns_the_stream(log: StreamLog) -> None:
+    """The fence's error names the stream, the writer's generation and the current one, for append and finalize."""
+    old = await log.advance_generation(SID)
+    new = await log.advance_generation(SID)
+    expected = {"stage": "complete", "stream_id": SID, "generation": old, "current": new}
+    with pytest.raises(CompletionOwnershipError) as e:
+        await log.append(SID, old, "text", {})
+    assert (e.value.message, e.value.context) == (STALE, expected)
+    with pytest.raises(CompletionOwnershipError) as e:
+        await log.finalize(SID, old, Outcome.done())
+    assert (e.value.message, e.value.context) == (STALE, expected)
+
+
+async def test_a_second_finalize_says_the_stream_has_ended(log: StreamLog) -> None:
+    """Finalizing an ended stream is refused as such, naming the stream."""
+    gen = await log.advance_generation(SID)
+    await log.finalize(SID, gen, Outcome.done())
+    with pytest.raises(CompletionOwnershipError) as refused:
+        await log.finalize(SID, gen, Outcome.done())
+    assert refused.value.message == "the stream has already ended"
+    assert refused.value.context["stream_id"] == SID

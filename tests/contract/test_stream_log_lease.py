@@ -70,11 +70,13 @@ async def test_renew_keeps_a_silent_producer_alive(log: StreamLog) -> None:
 
 
 async def test_renew_is_fenced_like_a_write(log: StreamLog) -> None:
-    """A stale generation cannot renew; nor can anyone renew an ended or unknown stream."""
+    """A stale or future generation cannot renew; nor can anyone renew an ended or unknown stream."""
     old = await log.advance_generation(SID)
     new = await log.advance_generation(SID)
     with pytest.raises(CompletionOwnershipError):
         await log.renew(SID, old)
+    with pytest.raises(CompletionOwnershipError):
+        await log.renew(SID, new + 1)  # a generation never issued, like a stale one
     await log.finalize(SID, new, Outcome.done())
     with pytest.raises(StreamClosedError):
         await log.renew(SID, new)
@@ -96,6 +98,7 @@ async def test_reap_ends_a_lapsed_stream_once_and_fences_its_producer(log: Strea
         "producer_lost",
         True,
     )
+    assert event.data is None  # a terminal event never carries an attachment
     assert await log.reap(SID, LOST) is None  # once
     with pytest.raises((CompletionOwnershipError, StreamClosedError)):
         await log.append(SID, gen, "text", {"text": "late"})

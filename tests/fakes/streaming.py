@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from adapters.memory.stream_log import InMemoryStreamLog
 from adapters.redis.stream_log import RedisStreamLog
-from domain.streaming import StreamEvent
+from domain.streaming import DEFAULT_MAX_ATTACHMENT_BYTES, StreamEvent
 from domain.types import CustomerId, JsonValue, StreamId
 from ports.stream_log import StreamLog
 from services.streaming.manager import Producer, StreamingManager, StreamPublisher
@@ -69,7 +69,7 @@ class RemoteProducer:
                 if kind == "emit":
                     assert isinstance(arg, tuple)
                     try:
-                        seq = await publisher.publish(arg[0], arg[1])
+                        seq = await publisher.publish(arg[0], arg[1], arg[2])
                     except Exception as exc:
                         await self._acks.put(exc)
                         raise
@@ -83,9 +83,10 @@ class RemoteProducer:
             self.cancelled = True
             raise
 
-    async def emit(self, type_: str, payload: Mapping[str, JsonValue]) -> object:
-        """Publish one event through the producer; returns its seq (or the exception the publish raised)."""
-        await self._commands.put(("emit", (type_, payload)))
+    async def emit(self, type_: str, payload: Mapping[str, JsonValue], data: bytes | None = None) -> object:
+        """Publish one event (with ``data`` as its attachment) through the producer; returns its seq (or the
+        exception the publish raised)."""
+        await self._commands.put(("emit", (type_, payload, data)))
         return await self._acks.get()
 
     def finish(self, result: Mapping[str, JsonValue] | None = None) -> None:
@@ -119,12 +120,19 @@ async def redis_log(url: str, **kwargs: object) -> AsyncIterator[RedisStreamLog]
 
 
 @asynccontextmanager
-async def stream_log(backend: str, *, max_events: int = 10_000, ttl_s: float = 3600.0) -> AsyncIterator[StreamLog]:
+async def stream_log(
+    backend: str,
+    *,
+    max_events: int = 10_000,
+    ttl_s: float = 3600.0,
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
+) -> AsyncIterator[StreamLog]:
     """A fresh log of either backend (``redis`` needs the test Redis: the caller checks it with require_service)."""
     if backend == "memory":
-        yield InMemoryStreamLog(max_events=max_events, ttl_s=ttl_s)
+        yield InMemoryStreamLog(max_events=max_events, ttl_s=ttl_s, max_attachment_bytes=max_attachment_bytes)
         return
     from tests.support.services import require_service
 
-    async with redis_log(require_service("redis"), max_events=max_events, ttl_s=ttl_s) as log:
+    url = require_service("redis")
+    async with redis_log(url, max_events=max_events, ttl_s=ttl_s, max_attachment_bytes=max_attachment_bytes) as log:
         yield log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 from redis.asyncio import Redis
@@ -116,3 +117,22 @@ async def test_a_cancelled_operation_never_completes_as_if_it_had_not_been(log: 
                     continue
                 swallowed.append((name, ticks))
     assert swallowed == []
+
+
+async def test_an_attachment_is_stored_raw_in_its_own_entry_field(log: RedisStreamLog) -> None:
+    """The entry's `d` field holds the attachment's bytes as they are (no base64, no JSON); an event without one has
+    no `d` field at all, and a reader on another client gets the same bytes."""
+    gen = await log.advance_generation(SID)
+    data = bytes(range(256)) * 4
+    await log.append(SID, gen, "audio", {"format": "pcm16"}, data)
+    await log.append(SID, gen, "text", {"text": "no attachment"})
+    _, stream = log._keys(SID)
+    entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await log._client.xrange(stream))
+    assert entries[0][1][b"d"] == data
+    assert entries[0][1][b"p"] == b'{"format":"pcm16"}'
+    assert b"d" not in entries[1][1]
+    other = RedisStreamLog(Redis.from_url(require_service("redis")), prefix=log._prefix)
+    try:
+        assert [e.data for e in (await other.read(SID, 0, 10)).events] == [data, None]
+    finally:
+        await other._client.aclose()

@@ -52,17 +52,16 @@ def test_bad_cursor_is_a_validation_error(bad: str) -> None:
 
 
 async def test_sse_body_sends_retry_keepalives_and_a_disconnect_notice_when_lagging() -> None:
-    """The body opens with `retry:`, sends keepalives while idle, and a lagging consumer gets `event: disconnect`."""
+    """Keepalives while idle; a lagging consumer gets `event: disconnect`, with the `retry:` hint as its first frame."""
     manager = StreamingManager(InMemoryStreamLog(), config=StreamingConfig(consumer_buffer=3, read_batch=1))
     producer = RemoteProducer()
     stream_id = await manager.start(owner=ALICE, producer=producer)
     body = _sse_body(manager, stream_id, ALICE, 0, DeliveryOptions(keepalive_s=0.05, retry_ms=1234))
-    assert await anext(body) == b"retry: 1234\n\n"
     assert await anext(body) == b": keepalive\n\n"  # caught up and idle
     for i in range(10):
         await producer.emit("text", {"i": i})
     chunks = [chunk async for chunk in body]
-    assert chunks[-1].startswith(b"event: disconnect\ndata: ")
+    assert chunks[-1].startswith(b"retry: 1234\nevent: disconnect\ndata: ")
     notice = json.loads(chunks[-1].split(b"data: ", 1)[1])
     assert (notice["code"], notice["retryable"], notice["resume_after"]) == ("consumer_lagged", True, 0)
     assert len(chunks) == 1  # nothing after the notice: the response ends and the client resumes from seq 0
@@ -78,10 +77,10 @@ async def test_a_write_slower_than_the_send_timeout_cuts_the_response_off() -> N
     body = _sse_body(manager, stream_id, ALICE, 0, DeliveryOptions(keepalive_s=5, send_timeout_s=0.1))
     written: list[bytes] = []
 
-    async def writer() -> None:  # stands in for Quart's send loop: the second write never completes
+    async def writer() -> None:  # stands in for Quart's send loop: the first write never completes
         async for chunk in body:
             written.append(chunk)
-            if len(written) == 2:
+            if len(written) == 1:
                 await asyncio.Event().wait()
 
     task = asyncio.create_task(writer())
@@ -89,7 +88,7 @@ async def test_a_write_slower_than_the_send_timeout_cuts_the_response_off() -> N
     done, _ = await asyncio.wait([task], timeout=2.0)
     assert task in done
     assert task.cancelled()
-    assert written[1].startswith(b"id: 1\n")
+    assert written[0].startswith(b"retry: 3000\nid: 1\n")
     await producer.emit("text", {"i": 1})  # the producer is unaffected
     producer.finish()
     await manager.aclose()

@@ -8,7 +8,6 @@ resumed; the stream id is in ``X-Stream-ID`` and in the ``start`` event.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Final
 
 from dependency_injector.wiring import Provide, inject
@@ -22,7 +21,7 @@ from entrypoints.http.envelope import api_ok
 from entrypoints.http.errors import error_payload
 from entrypoints.http.openapi import documented
 from entrypoints.http.serialization import json_response, read_body, read_message, structure
-from entrypoints.http.streaming import sse_response, websocket_stream
+from entrypoints.http.streaming import send_json, sse_response, websocket_stream
 from services.chat import ChatCaller, ChatService
 
 __all__ = ["STREAM_ID_HEADER", "blueprint", "caller", "chat_socket"]
@@ -119,7 +118,7 @@ class _ChatSocket:
                 raise ValidationError("type", "expected 'chat' or 'cancel' (or a bare chat request)")
             body = message.get("request", {}) if kind == "chat" else message
             stream_id = await self._service.start_stream(structure(body, ChatRequest), caller(self._owner))
-            await websocket.send(json.dumps({"type": "accepted", "ref": ref, "stream_id": stream_id}))
+            await send_json({"type": "accepted", "ref": ref, "stream_id": stream_id})
             task = asyncio.create_task(
                 websocket_stream(self._service.streams, stream_id, self._owner, 0), name=f"ws-chat:{stream_id}"
             )
@@ -127,7 +126,7 @@ class _ChatSocket:
             task.add_done_callback(self._deliveries.discard)
         except ServiceError as exc:
             rejected = {"type": "error", "ref": ref, "stream_id": None, "payload": error_payload(exc)}
-            await websocket.send(json.dumps(rejected))
+            await send_json(rejected)
 
 
 @blueprint.websocket("/api/v1/ws/chat")

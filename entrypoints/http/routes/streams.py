@@ -1,4 +1,4 @@
-"""Blueprint: streams. SSE events with resume, status, cancel, the multiplexed WebSocket, and the test producer.
+"""Blueprint: streams. SSE events with resume, status, cancel, and the multiplexed WebSocket.
 
 Every route is owner-scoped: another customer's stream answers 404, exactly like an unknown one.
 WebSocket protocol (``/api/v1/ws/streams``; ``?stream_id=...&after=N`` subscribes at once):
@@ -6,14 +6,16 @@ client -> ``{"type": "resume", "stream_id", "after"}`` (or ``subscribe``), ``{"t
 ``{"type": "ping"}``; server -> events ``{"type", "seq", "stream_id", ...}``, ``{"type": "pong"}``,
 ``{"type": "ping"}`` when idle, ``{"type": "disconnect", ...}`` when a subscription ends without its terminal event,
 ``{"type": "rejected", "request", ...}`` when a command fails. A malformed message closes the socket (4400).
+An event with a binary attachment carries ``"data_bytes"`` and ``"data_b64"`` (base64); with ``?binary=1`` it carries
+only ``"data_bytes"`` and the next frame on the socket is a binary frame with the raw bytes (any other value than
+``0``/``1`` closes the socket with 4422).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from attrs import frozen
 from dependency_injector.wiring import Provide, inject
@@ -26,15 +28,13 @@ from entrypoints.http.auth import current_auth, websocket_auth
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.errors import error_payload, ws_close_code_for
 from entrypoints.http.openapi import documented
-from entrypoints.http.serialization import json_response, read_body, read_message
-from entrypoints.http.streaming import sse_response, websocket_stream
-from services.streaming.demo import DemoScript, demo_producer
+from entrypoints.http.serialization import json_response, read_message
+from entrypoints.http.streaming import binary_frames_requested, send_json, sse_response, websocket_stream
 from services.streaming.manager import StreamingManager
 
-__all__ = ["StreamStarted", "StreamView", "TestStreamRequest", "blueprint", "parse_cursor", "test_blueprint"]
+__all__ = ["StreamView", "blueprint", "parse_cursor"]
 
 blueprint = Blueprint("streams", __name__)
-test_blueprint = Blueprint("streams_test", __name__)
 _MAX_CONTROL_BYTES: Final = 64 * 1024
 
 
@@ -58,24 +58,6 @@ class EventsQuery:
     """Resume point: events after this seq (``Last-Event-ID`` wins when both are given)."""
 
     after: int | None = None
-
-
-@frozen
-class TestStreamRequest:
-    """Test producer script: ``events`` text events ``interval_ms`` apart, then done / a failure / silence."""
-
-    events: int = 5
-    interval_ms: float = 0.0
-    text: str = "tok"
-    fail: Literal["provider", "crash"] | None = None
-    hang: bool = False
-
-
-@frozen
-class StreamStarted:
-    """The id of a started stream."""
-
-    stream_id: str
 
 
 def parse_cursor(last_event_id: str | None, after: str | None) -> int:
@@ -131,21 +113,6 @@ async def cancel_stream(stream_id: str, manager: StreamingManager = Provide["str
     return json_response(api_ok(StreamView.of(info)))
 
 
-@test_blueprint.post("/api/v1/streams/test")
-@inject
-@documented(
-    "Start a scripted test stream (only when streaming.test_producer_enabled)",
-    request=TestStreamRequest,
-    response=StreamStarted,
-    tags=["streams"],
-)
-async def start_test_stream(manager: StreamingManager = Provide["streaming_manager"]) -> Response:
-    body = await read_body(TestStreamRequest, max_bytes=4096)
-    script = DemoScript(body.events, body.interval_ms, body.text, body.fail, body.hang)
-    stream_id = await manager.start(owner=current_auth().customer_id, producer=demo_producer(script), kind="test")
-    return json_response(api_ok(StreamStarted(stream_id)), headers={"X-Stream-ID": stream_id})
-
-
 async def _close(error: ServiceError) -> None:
     with contextlib.suppress(Exception):
         await websocket.accept()
@@ -176,16 +143,18 @@ def _after(message: dict[str, Any]) -> int:
 class _Session:
     """One socket: a delivery task per subscribed stream."""
 
-    def __init__(self, manager: StreamingManager, owner: CustomerId) -> None:
+    def __init__(self, manager: StreamingManager, owner: CustomerId, *, binary: bool = False) -> None:
         self.manager = manager
         self.owner = owner
+        self.binary = binary
         self.deliveries: dict[StreamId, asyncio.Task[int]] = {}
 
     def subscribe(self, stream_id: StreamId, after: int) -> None:
         previous = self.deliveries.pop(stream_id, None)
         if previous is not None:
             previous.cancel()
-        task = asyncio.ensure_future(websocket_stream(self.manager, stream_id, self.owner, after))
+        delivery = websocket_stream(self.manager, stream_id, self.owner, after, binary=self.binary)
+        task = asyncio.ensure_future(delivery)
         self.deliveries[stream_id] = task
         task.add_done_callback(lambda done: self._finished(stream_id, done))
 
@@ -196,7 +165,7 @@ class _Session:
     async def handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "ping":
-            await websocket.send(json.dumps({"type": "pong"}))
+            await send_json({"type": "pong"})
         elif kind == "pong":
             return
         elif kind in ("resume", "subscribe"):
@@ -207,7 +176,7 @@ class _Session:
                 await self.manager.cancel(stream_id, owner=self.owner, reason="client")
             except ServiceError as exc:
                 reply = {**error_payload(exc), "type": "rejected", "request": kind, "stream_id": stream_id}
-                await websocket.send(json.dumps(reply))
+                await send_json(reply)
         else:
             raise MalformedRequestError(f"unknown message type {kind!r}")
 
@@ -224,11 +193,12 @@ class _Session:
 async def streams_socket(manager: StreamingManager = Provide["streaming_manager"]) -> None:
     try:
         caller = await websocket_auth()
+        binary = binary_frames_requested()
     except ServiceError as exc:
         await _close(exc)
         return
     await websocket.accept()
-    session = _Session(manager, caller.customer_id)
+    session = _Session(manager, caller.customer_id, binary=binary)
     try:
         first = websocket.args.get("stream_id")
         if first:
