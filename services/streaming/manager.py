@@ -36,6 +36,7 @@ from typing import cast
 from domain.errors import (
     CompletionOwnershipError,
     NotFoundError,
+    RateLimitError,
     ServiceError,
     ServiceUnavailableError,
     ValidationError,
@@ -456,7 +457,7 @@ class StreamingManager:
         except asyncio.CancelledError:
             outcome = self._cancel_outcome(run)
         except ServiceError as exc:
-            outcome = Outcome.error(exc.code, exc.message, retryable=bool(exc.retryable))
+            outcome = _error_outcome(exc)
         except Exception:  # noqa: BLE001 - any crash becomes one `error` event: never silence
             _log.exception("stream_producer_crashed", extra={"stream_id": run.stream_id})
             outcome = Outcome.error("internal_error", "the producer failed unexpectedly", retryable=False)
@@ -587,3 +588,11 @@ class StreamingManager:
 
     def _running(self) -> list[Run]:
         return [run for run in self._runs.values() if run.active]
+
+
+def _error_outcome(exc: ServiceError) -> Outcome:
+    """The ``error`` end for a producer's domain error; a rate limit keeps its ``retry_after`` (seconds), so a client
+    or a front door answering before any output can say when to come back."""
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        return Outcome.error(exc.code, exc.message, retryable=bool(exc.retryable), retry_after=float(exc.retry_after))
+    return Outcome.error(exc.code, exc.message, retryable=bool(exc.retryable))

@@ -398,7 +398,7 @@ async def test_rate_limit_is_rate_limit_error_with_retry_after(client: anthropic
         await client.messages.create(model="fake/echo", max_tokens=10, messages=user("hi"), metadata=metadata)
     assert caught.value.response.headers["retry-after"] == "90"
     assert error_of(caught.value)["type"] == "rate_limit_error"
-    with pytest.raises(anthropic.RateLimitError):  # before any output: an HTTP error, not a 200 stream
+    with pytest.raises(anthropic.RateLimitError) as streamed:  # before any output: an HTTP error, not a 200 stream
         await client.messages.create(
             model="fake/echo",
             max_tokens=10,
@@ -406,6 +406,7 @@ async def test_rate_limit_is_rate_limit_error_with_retry_after(client: anthropic
             metadata=metadata,
             stream=True,
         )
+    assert streamed.value.response.headers["retry-after"] == "90"  # the stream's error event kept it
 
 
 async def test_wrong_types_and_missing_max_tokens_are_bad_request_naming_the_field(

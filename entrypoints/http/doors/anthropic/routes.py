@@ -11,6 +11,7 @@ Anthropic's API requires it; any value is accepted (the shape served is the one 
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -129,6 +130,9 @@ async def _stream(service: ChatService, chat: ChatRequest, who: ChatCaller) -> R
         # raises its class, and retries what may be retried).
         await _close(events)
         status, failure = stream_failure(first.type, first.payload)
+        retry_after = first.payload.get("retry_after")
+        if isinstance(retry_after, int | float):
+            headers["retry-after"] = str(max(0, math.ceil(retry_after)))
         return json_response(failure, status=status, headers=headers)
     translator = MessageEvents(f"msg_{stream_id}", chat.model, current_request_id())
     body = sse_body(events, first, translator, stream_id, options, current_drain())
