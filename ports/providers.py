@@ -19,9 +19,11 @@ P = TypeVar("P")
 
 @frozen
 class PortKey(Generic[P]):
-    """Names a provider port; ``capability`` is the catalog capability a model needs to be served through it."""
+    """Names a provider port; ``capability`` is the catalog capability a model needs to be served through it, and
+    ``variant`` tells apart ports that serve the same capability (speech-to-text of files and of live audio)."""
 
     capability: str
+    variant: str = ""
 
 
 async def _nothing() -> None:

@@ -7,8 +7,10 @@ from typing import Any
 import httpx
 from elevenlabs.client import AsyncElevenLabs
 
+from adapters.elevenlabs.live_transcription import ElevenLabsLiveTranscriptionProvider
 from adapters.elevenlabs.speech import ElevenLabsSpeechProvider
 from adapters.elevenlabs.transcription import ElevenLabsTranscriptionProvider
+from ports.live_transcription import LIVE_STT_PORT
 from ports.providers import PortKey, VendorProviders
 from ports.speech import TTS_PORT
 from ports.transcription import STT_PORT
@@ -27,5 +29,6 @@ def build_elevenlabs_providers(
     served: dict[PortKey[Any], object] = {
         TTS_PORT: ElevenLabsSpeechProvider(client, name=name),
         STT_PORT: ElevenLabsTranscriptionProvider(client, name=name),
+        LIVE_STT_PORT: ElevenLabsLiveTranscriptionProvider(client, name=name),
     }
     return VendorProviders(name, served, http.aclose)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from adapters.fake.embeddings import FakeEmbeddingProvider
 from adapters.fake.images import FakeImageProvider
+from adapters.fake.live_transcription import FakeLiveTranscriptionProvider
 from adapters.fake.speech import FakeSpeechProvider
 from adapters.fake.text import FakeTextProvider
 from adapters.fake.transcription import FakeTranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
+from ports.live_transcription import LIVE_STT_PORT
 from ports.providers import VendorProviders
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
@@ -27,5 +29,6 @@ def build_fake_providers(name: str = "fake") -> VendorProviders:
             IMAGE_PORT: FakeImageProvider(name=name),
             STT_PORT: FakeTranscriptionProvider(name=name),
             TTS_PORT: FakeSpeechProvider(name=name),
+            LIVE_STT_PORT: FakeLiveTranscriptionProvider(name=name),
         },
     )

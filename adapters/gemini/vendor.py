@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Final
 
 import httpx2
 from google import genai
@@ -13,6 +14,7 @@ from adapters.gemini.images import GeminiImageProvider
 from adapters.gemini.speech import GeminiSpeechProvider
 from adapters.gemini.text import GeminiTextProvider
 from adapters.gemini.transcription import GeminiTranscriptionProvider
+from domain.errors import ConfigurationError
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import PortKey, VendorProviders
@@ -20,18 +22,39 @@ from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
 
-__all__ = ["build_gemini_providers"]
+__all__ = ["DEFAULT_API_VERSION", "build_gemini_providers", "checked_api_version"]
+
+# google-genai defaults to /v1 in Gemini API mode, but the API's newer features (thinking, JSON-schema output, speech
+# and image output) and the Gemini-compatible servers live under /v1beta: the path the adapter must call by default.
+DEFAULT_API_VERSION: Final = "v1beta"
+_API_VERSION: Final = re.compile(r"v\d+(?:(?:alpha|beta)\d*)?")
+
+
+def checked_api_version(api_version: str) -> str:
+    """``api_version`` when it looks like one (``v1``, ``v1beta``, ``v1alpha``); a ``ConfigurationError`` otherwise."""
+    if not _API_VERSION.fullmatch(api_version):
+        raise ConfigurationError(
+            "SWITCHYARD_PROVIDERS_GEMINI_API_VERSION", f"expected an API version such as v1beta, got {api_version!r}"
+        )
+    return api_version
 
 
 def build_gemini_providers(
-    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+    *,
+    name: str,
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    connect_timeout_s: float,
+    api_version: str = DEFAULT_API_VERSION,
 ) -> VendorProviders:
-    """One client for ``name``. google-genai takes one timeout, in milliseconds, for every phase of a request, so
-    ``connect_timeout_s`` cannot be applied separately; the overall ``timeout_s`` bounds the connect as well. Its own
-    retries are off (one attempt): the attempt runner retries."""
+    """One client for ``name``, calling ``<base_url>/<api_version>/...``. google-genai takes one timeout, in
+    milliseconds, for every phase of a request, so ``connect_timeout_s`` cannot be applied separately; the overall
+    ``timeout_s`` bounds the connect as well. Its own retries are off (one attempt): the attempt runner retries."""
     del connect_timeout_s  # see the docstring: the SDK has a single timeout
     options = types.HttpOptions(
         base_url=base_url,
+        api_version=checked_api_version(api_version),
         timeout=max(1, round(timeout_s * 1000)),
         retry_options=types.HttpRetryOptions(attempts=1),
         # An explicit transport keeps the SDK on httpx2 even where aiohttp is installed (aiobotocore brings it):

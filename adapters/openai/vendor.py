@@ -5,17 +5,21 @@ The same builder serves the OpenAI-compatible family (Groq, Ollama, vLLM ...) by
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 from openai import AsyncOpenAI
 
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from adapters.openai.images import OpenAIImageProvider
+from adapters.openai.live_transcription import OpenAILiveTranscriptionProvider
 from adapters.openai.speech import OpenAISpeechProvider
 from adapters.openai.text import OpenAITextProvider
 from adapters.openai.transcription import OpenAITranscriptionProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
-from ports.providers import VendorProviders
+from ports.live_transcription import LIVE_STT_PORT
+from ports.providers import PortKey, VendorProviders
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
@@ -24,24 +28,30 @@ __all__ = ["build_openai_providers"]
 
 
 def build_openai_providers(
-    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+    *,
+    name: str,
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    connect_timeout_s: float,
+    realtime: bool | None = None,
 ) -> VendorProviders:
     """One client for ``name`` at ``base_url`` (OpenAI's own when ``None``); the SDK's own retries are off because
-    the attempt runner retries with its own deadline and backoff."""
+    the attempt runner retries with its own deadline and backoff. ``realtime`` (default: only for ``openai`` itself;
+    the compatible family has no Realtime API) adds live transcription over the Realtime API."""
     client = AsyncOpenAI(
         api_key=api_key,
         base_url=base_url,
         timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
         max_retries=0,
     )
-    return VendorProviders(
-        name,
-        {
-            TEXT_PORT: OpenAITextProvider(client, name=name),
-            EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),
-            IMAGE_PORT: OpenAIImageProvider(client, name=name),
-            STT_PORT: OpenAITranscriptionProvider(client, name=name),
-            TTS_PORT: OpenAISpeechProvider(client, name=name),
-        },
-        client.close,
-    )
+    served: dict[PortKey[Any], object] = {
+        TEXT_PORT: OpenAITextProvider(client, name=name),
+        EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),
+        IMAGE_PORT: OpenAIImageProvider(client, name=name),
+        STT_PORT: OpenAITranscriptionProvider(client, name=name),
+        TTS_PORT: OpenAISpeechProvider(client, name=name),
+    }
+    if realtime if realtime is not None else name == "openai":
+        served[LIVE_STT_PORT] = OpenAILiveTranscriptionProvider(client, name=name)
+    return VendorProviders(name, served, client.close)

@@ -11,6 +11,7 @@ import pytest
 
 from container import Container
 from domain.errors import ConfigurationError
+from ports.live_transcription import LIVE_STT_PORT
 from ports.text import TEXT_PORT
 from settings import load_settings
 from settings.catalog import resolve_compatible
@@ -41,6 +42,9 @@ async def test_only_configured_vendors_get_a_provider(tmp_path: Path) -> None:
     vendors = await resolved(container, "vendors")
     assert set(vendors) == {"fake", "openai", "groq", "ollama"}
     assert {name: v.get(TEXT_PORT).name for name, v in vendors.items()} == {n: n for n in vendors}
+    # Live transcription rides OpenAI's Realtime API, which the compatible family does not have.
+    assert vendors["openai"].get(LIVE_STT_PORT) is not None
+    assert vendors["groq"].get(LIVE_STT_PORT) is None
     registry = await resolved(container, "provider_registry")
     assert registry.resolve("gpt-4o").provider == "openai"
     assert registry.resolve("groq/llama-3.3-70b-versatile").provider == "groq"
