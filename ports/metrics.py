@@ -17,7 +17,13 @@ Canonical names (labels in brackets), so producers and the adapter agree:
 - speech: ``speech_streams_cut_total[provider, model]`` (audio cut short after its first chunk),
   ``transcription_audio_seconds_total[provider, model]``,
   ``transcription_processing_seconds[provider, model]``, ``transcription_realtime_factor[provider, model]``,
-  ``transcription_words_total[provider, model]``
+  ``transcription_words_total[provider, model]`` (files and live sessions alike; for a live session the
+  processing time runs from its first audio byte to its last final),
+  ``transcription_live_first_partial_seconds[provider, model]`` (first audio byte to first partial),
+  ``transcription_live_final_seconds[provider, model]`` (end of the client's audio to the session's last final)
+- breakers: ``breaker_state[provider, model]`` (gauge: 0 closed, 1 half-open, 2 open, as this process last saw it),
+  ``breaker_transitions_total[provider, model, to]`` (counted by the instance that made the transition),
+  ``breaker_skips_total[provider, model]`` (attempts refused because the model's breaker was open)
 """
 
 from __future__ import annotations

@@ -97,7 +97,22 @@ METRICS: Final[dict[str, MetricSpec]] = {
         "histogram", ("provider", "model"), "Processing time / audio duration", _FACTOR
     ),
     "transcription_words_total": MetricSpec("counter", ("provider", "model"), "Words transcribed"),
+    "transcription_live_first_partial_seconds": MetricSpec(
+        "histogram", ("provider", "model"), "Live transcription: first audio byte to first partial", _TTFT
+    ),
+    "transcription_live_final_seconds": MetricSpec(
+        "histogram", ("provider", "model"), "Live transcription: end of audio to last final", _TTFT
+    ),
+    "breaker_state": MetricSpec("gauge", ("provider", "model"), "Circuit breaker: 0 closed, 1 half-open, 2 open"),
+    "breaker_transitions_total": MetricSpec(
+        "counter", ("provider", "model", "to"), "Circuit breaker transitions, by the state entered"
+    ),
+    "breaker_skips_total": MetricSpec(
+        "counter", ("provider", "model"), "Attempts skipped: the model's circuit was open"
+    ),
 }
+# Gauges sum over live workers, except a breaker's level: each worker's view of one shared state, the worst counts.
+_GAUGE_MODES: Final[dict[str, Literal["livesum", "livemax"]]] = {"breaker_state": "livemax"}
 
 
 def _multiprocess_mode() -> bool:
@@ -123,7 +138,8 @@ class PrometheusMetrics:
         if spec.kind == "counter":
             return Counter(name, spec.help, spec.labels, registry=registry)
         if spec.kind == "gauge":
-            return Gauge(name, spec.help, spec.labels, registry=registry, multiprocess_mode="livesum")
+            mode = _GAUGE_MODES.get(name, "livesum")
+            return Gauge(name, spec.help, spec.labels, registry=registry, multiprocess_mode=mode)
         buckets = spec.buckets or Histogram.DEFAULT_BUCKETS
         return Histogram(name, spec.help, spec.labels, registry=registry, buckets=buckets)
 
