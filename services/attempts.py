@@ -11,6 +11,9 @@ Reliability rules (the heart of the product):
   ``ProviderTimeoutError``.
 - Every provider call (each attempt) leaves one ``UsageRecord`` (capability, units, cost) and the canonical provider
   metrics, however it ended: done, an error, or cancelled by its caller.
+- A model whose circuit breaker is open is skipped for the next candidate (services/breakers.py); when every
+  candidate is refused that way the run fails at once with ``ProviderUnavailableError``. Each attempt's outcome
+  goes back to its breaker, and a model whose breaker left ``closed`` is not retried.
 
 A modality hands the runner a *body* per attempt: the vendor call as an async iterator of outputs (a stream for chat
 and speech, a single value for an image or an embedding batch), and how to bill it once it is over. Everything
@@ -31,6 +34,7 @@ from attrs import define, frozen
 
 from domain.catalog import ModelSpec
 from domain.errors import CapabilityError, RateLimitError, ServiceError
+from domain.health import Admission, Verdict, all_refused, verdict_of
 from domain.metering import Units
 from domain.pricing import cost_usd
 from domain.types import CustomerId, JsonValue, StreamId
@@ -38,6 +42,7 @@ from domain.usage import UsageRecord
 from ports.metrics import Metrics
 from ports.providers import PortKey
 from ports.usage import UsageLedger
+from services.breakers import Breakers, NullBreakers
 from services.registry import ProviderRegistry
 from services.silence import SilenceBound
 
@@ -238,8 +243,10 @@ class AttemptRunner:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
+        breakers: Breakers | None = None,
     ) -> None:
         self.registry = registry
+        self.breakers: Breakers = NullBreakers() if breakers is None else breakers
         self.policy = policy or RetryPolicy()
         self._usage = usage
         self._metrics = metrics
@@ -316,18 +323,24 @@ class AttemptRunner:
         """Yield the serving attempt's outputs, then ``Finished``; raise the error that ended the run."""
         deadline = self.clock() + self.policy.deadline_s
         last_error: ServiceError | None = None
+        refused: list[Admission] = []
         retries_total = 0
         for position, spec in enumerate(candidates.models):
+            provider = self._provider(spec, port)
+            ticket = await self.breakers.admit(spec)
+            if not ticket.admitted:
+                refused.append(ticket)
+                continue
             if position:
                 self._metrics.increment(
                     "provider_fallbacks_total", from_model=candidates.primary.qualified_id, to_model=spec.qualified_id
                 )
-            provider = self._provider(spec, port)
             retry = 0
             while True:
                 attempt = Attempt(spec, candidates.primary, self.clock(), retry, retries_total)
                 body = start(provider, spec)
                 outcome = "cancelled"
+                verdict = Verdict.NEUTRAL  # cancelled, or a bug of ours: nothing about the vendor's health
                 try:
                     # aclosing: a consumer that stops early must close the vendor stream now, not at collection.
                     async with aclosing(self._outputs(body, spec)) as outputs:
@@ -336,8 +349,10 @@ class AttemptRunner:
                                 attempt.first_output_at = self.clock()
                             yield Output(attempt, output)
                     outcome = "done"
+                    verdict = Verdict.SUCCESS
                 except ServiceError as exc:
                     outcome = exc.code
+                    verdict = verdict_of(exc)
                     self._metrics.increment("provider_errors_total", provider=spec.provider, type=exc.code)
                     if attempt.committed:
                         raise  # output went out: end with this error, never repeat it
@@ -347,18 +362,20 @@ class AttemptRunner:
                     raise
                 finally:
                     bill = await self._account(body, attempt, outcome, caller, candidates.capability, stream_id)
+                    closed = await self.breakers.record(ticket, verdict, self.clock() - attempt.started)
                 if outcome == "done":
                     yield Finished(attempt, bill)
                     return
                 assert last_error is not None
                 delay = self._retry_delay(last_error, retry, deadline)
-                if delay is None:
+                if delay is None or not closed:
                     break
                 retry += 1
                 retries_total += 1
                 self._metrics.increment("provider_retries_total", provider=spec.provider)
                 await self._sleep(delay)
-        assert last_error is not None
+        if last_error is None:
+            raise all_refused(refused)
         last_error.context.setdefault("models_tried", [s.qualified_id for s in candidates.models])
         raise last_error
 

@@ -43,6 +43,9 @@ def _shared_processors() -> list[Any]:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        # The services log through the stdlib with ``extra=`` (the core imports no structlog): keep those fields,
+        # before redaction sees them.
+        structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         drop_websocket_noise,
         summarise_binary,

@@ -15,20 +15,24 @@ from typing import Final
 
 import pytest
 
+from adapters.memory.breakers import InMemoryBreakerStore
 from domain.catalog import ModelSpec
 from domain.errors import (
     CapabilityError,
     ProviderError,
     ProviderTimeoutError,
+    ProviderUnavailableError,
     RateLimitError,
     ServiceError,
     ValidationError,
 )
+from domain.health import BreakerPolicy, BreakerRecord, BreakerState, Transition, Verdict
 from domain.metering import Units
 from domain.types import CustomerId, StreamId
 from ports.providers import PortKey, VendorProviders
 from ports.text import TEXT_PORT
 from services.attempts import Attempt, AttemptRunner, Bill, Caller, Finished, Output, RetryPolicy, Served
+from services.breakers import CircuitBreakers, NullBreakers
 from services.registry import ProviderRegistry
 from tests.fakes.clock import FakeClock
 from tests.fakes.metrics import RecordingMetrics
@@ -89,6 +93,7 @@ class Harness:
         alpha: Sequence[str | BaseException | None] = ("ok",),
         beta: Sequence[str | BaseException | None] = ("backup",),
         policy: RetryPolicy | None = None,
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self.alpha = EchoProvider("alpha", *alpha)
         self.beta = EchoProvider("beta", *beta)
@@ -102,6 +107,9 @@ class Harness:
         self.sleeps: list[float] = []
         self.ledger = InMemoryUsageLedger()
         self.metrics = RecordingMetrics()
+        self.breakers = (
+            None if breaker is None else CircuitBreakers(InMemoryBreakerStore(), breaker, self.metrics, wall=self.clock)
+        )
 
         async def sleep(seconds: float) -> None:
             self.sleeps.append(seconds)
@@ -116,6 +124,7 @@ class Harness:
             clock=self.clock,
             now=lambda: NOW,
             jitter=lambda: 1.0,
+            breakers=self.breakers,
         )
 
     async def echo(self, model: str = "alpha/one", *, fallbacks: Sequence[str] = ()) -> tuple[str, dict[str, object]]:
@@ -380,3 +389,148 @@ async def test_a_finished_streamed_run_bills_done() -> None:
     assert [step.value for step in steps if isinstance(step, Output)] == ["a", "b", "c"]
     assert isinstance(steps[-1], Finished)
     assert body.billed == ["done"]
+
+
+# --- circuit breakers (issue 18): open models are skipped, outcomes go back to their breaker ----------------------
+
+BREAKER: Final = BreakerPolicy(failure_threshold=2, min_volume=100, open_ms=10_000, half_open_probes=1)
+DOWN: Final = ProviderError("alpha", "HTTP 500", retryable=True)
+
+
+async def _state(h: Harness, model: str = "alpha/one") -> BreakerState:
+    assert h.breakers is not None
+    views = await h.breakers.views([h.runner.registry.resolve(model)])
+    return views[model].state
+
+
+async def test_an_open_model_is_skipped_for_its_fallback_and_probed_after_the_cool_down() -> None:
+    """Two failures open alpha (no third try: its breaker left closed), the next call goes straight to beta, and
+    after the cool-down one probe on alpha that succeeds closes it again."""
+    h = Harness(alpha=[DOWN, DOWN, "ok"], breaker=BREAKER)
+    served = await _call(h)
+    assert (served.value, served.model.qualified_id) == ("backup:hi", "beta/two")
+    assert h.alpha.calls == ["alpha/one"] * 2
+    assert await _state(h) is BreakerState.OPEN
+
+    served = await _call(h)
+    assert served.model.qualified_id == "beta/two"
+    assert h.alpha.calls == ["alpha/one"] * 2  # skipped: not called at all
+    assert [r.model for r in h.ledger.records] == ["alpha/one", "alpha/one", "beta/two", "beta/two"]
+    labels = (("model", "alpha/one"), ("provider", "alpha"))
+    assert h.metrics.counters[("breaker_skips_total", labels)] == 1
+    fallback = (("from_model", "alpha/one"), ("to_model", "beta/two"))
+    assert h.metrics.counters[("provider_fallbacks_total", fallback)] == 2
+    assert h.metrics.gauges[("breaker_state", labels)] == 2
+
+    h.clock.advance(10.0)
+    served = await _call(h)
+    assert (served.value, served.model.qualified_id) == ("ok:hi", "alpha/one")
+    assert await _state(h) is BreakerState.CLOSED
+    assert h.metrics.gauges[("breaker_state", labels)] == 0
+    moves = {dict(key)["to"]: n for (name, key), n in h.metrics.counters.items() if name == "breaker_transitions_total"}
+    assert moves == {"open": 1, "half_open": 1, "closed": 1}
+
+
+async def test_a_failed_probe_reopens_the_breaker_and_falls_back_without_a_retry() -> None:
+    """The probe's failure ends alpha's turn at once: beta serves, alpha is open for another cool-down."""
+    h = Harness(alpha=[DOWN], breaker=BREAKER)
+    await _call(h)
+    h.clock.advance(10.0)
+    served = await _call(h)
+    assert served.model.qualified_id == "beta/two"
+    assert h.alpha.calls == ["alpha/one"] * 3  # two to open it, one probe
+    assert h.sleeps == [0.5]  # the retry between the two first failures; none after the probe
+    assert await _state(h) is BreakerState.OPEN
+
+
+async def test_when_every_candidate_is_open_the_call_fails_at_once_with_the_wait() -> None:
+    """No vendor is called and no usage is recorded; the error names the models and the soonest half-open."""
+    h = Harness(alpha=[DOWN], beta=[ProviderError("beta", "HTTP 503", retryable=True)], breaker=BREAKER)
+    with pytest.raises(ProviderError):
+        await _call(h)
+    h.clock.advance(4.0)
+    calls, records = len(h.alpha.calls) + len(h.beta.calls), len(h.ledger.records)
+    with pytest.raises(ProviderUnavailableError) as caught:
+        await _call(h)
+    assert len(h.alpha.calls) + len(h.beta.calls) == calls
+    assert len(h.ledger.records) == records
+    assert caught.value.models == ["alpha/one", "beta/two"]
+    # alpha opened first, at its second failure 0.5 s in (beta 0.5 s later): 10.5 - 4 seconds to its half-open
+    assert caught.value.retry_after == 5.5
+
+
+async def test_errors_the_request_caused_never_open_a_breaker() -> None:
+    """Validation errors, however many, leave alpha closed."""
+    h = Harness(alpha=[ValidationError("prompt", "too long")], breaker=BREAKER)
+    for _ in range(4):
+        await _call(h)
+    assert h.alpha.calls == ["alpha/one"] * 4
+    assert await _state(h) is BreakerState.CLOSED
+
+
+async def test_a_cancelled_probe_frees_its_slot_without_closing_the_breaker() -> None:
+    """A probe whose caller went away says nothing: the breaker stays half-open and the next call probes."""
+    h = Harness(alpha=[DOWN, DOWN, None, "ok"], breaker=BREAKER)
+    await _call(h)
+    h.clock.advance(10.0)
+    task = asyncio.create_task(_call(h))
+    for _ in range(20):
+        if len(h.alpha.calls) == 3:
+            break
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await _state(h) is BreakerState.HALF_OPEN
+    served = await _call(h)
+    assert served.model.qualified_id == "alpha/one"
+    assert await _state(h) is BreakerState.CLOSED
+
+
+async def test_the_breaker_keeps_the_latency_of_successful_attempts() -> None:
+    """Each success's duration on the runner's clock reaches the health report."""
+    h = Harness(breaker=BREAKER)
+    h.alpha.during = lambda: h.clock.advance(0.25)
+    await _call(h)
+    assert h.breakers is not None
+    seen = (await h.breakers.views([h.runner.registry.resolve("alpha/one")]))["alpha/one"]
+    assert (seen.latencies_ms, seen.calls, seen.failures) == ((250.0,), 1, 0)
+
+
+def test_without_breakers_the_runner_uses_the_null_one() -> None:
+    """The default admits everything (the runner's behaviour without breakers is the one pinned above)."""
+    assert isinstance(Harness().runner.breakers, NullBreakers)
+
+
+class _CountingStore(InMemoryBreakerStore):
+    """An in-process breaker store that counts the outcomes it is asked to record (each a Redis call in production)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded = 0
+
+    async def record(
+        self, model: str, policy: BreakerPolicy, now_ms: int, verdict: Verdict, *, probe: bool, latency_ms: float
+    ) -> tuple[BreakerRecord, Transition | None]:
+        self.recorded += 1
+        return await super().record(model, policy, now_ms, verdict, probe=probe, latency_ms=latency_ms)
+
+
+async def test_outcomes_that_say_nothing_about_the_vendor_cost_no_store_call() -> None:
+    """A cancelled attempt or a bug of ours is not sent to the breaker store; a real outcome is."""
+    h = Harness(alpha=[None, RuntimeError("bug"), "ok"])
+    store = _CountingStore()
+    h.runner.breakers = CircuitBreakers(store, BREAKER, h.metrics, wall=h.clock)
+    task = asyncio.create_task(_call(h))
+    for _ in range(20):
+        if h.alpha.calls:
+            break
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(RuntimeError):
+        await _call(h)
+    assert store.recorded == 0
+    await _call(h)
+    assert store.recorded == 1

@@ -66,3 +66,18 @@ def test_noisy_libraries_are_held_at_warning() -> None:
         assert name in NOISY_LOGGERS
         assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
     assert logging.getLogger("switchyard.anything").getEffectiveLevel() == logging.DEBUG
+
+
+def test_stdlib_extra_fields_reach_the_line_redacted(tmp_path: Path) -> None:
+    """The core logs with the stdlib and ``extra=``: those fields are rendered (and redacted) like structlog's own."""
+    log_file = tmp_path / "switchyard.log"
+    configure_logging(LoggingSettings(format="json", file_path=log_file))
+    logging.getLogger("switchyard.breakers").warning(
+        "breaker_state_changed", extra={"model": "openai/gpt-4o", "to_state": "open", "api_key": "sk-hunter2hunter2"}
+    )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    line = next(line for line in lines if line["event"] == "breaker_state_changed")
+    assert (line["model"], line["to_state"]) == ("openai/gpt-4o", "open")
+    assert line["api_key"] == "[REDACTED]"
