@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from attrs import field, frozen
@@ -31,10 +31,17 @@ from domain.errors import (
     ServiceError,
     ValidationError,
 )
-from ports.text import TextProvider
+from ports.text import TextProvider as TextPort
 from tests.emulator import SCENARIOS, RunningEmulator, running_emulator
 from tests.emulator.transcripts import assert_invariants, event_dicts, expected_transcript, normalize
 from tests.emulator.wire import LEAKY_KEY
+
+
+class TextProvider(TextPort, Protocol):
+    """The port plus ``aclose``: these tests build adapters outside a vendor bundle, so they close them."""
+
+    async def aclose(self) -> None: ...
+
 
 try:  # the fake provider is built in parallel with this suite; run against it whenever it exists
     from adapters.fake import FakeTextProvider

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -25,9 +25,16 @@ from domain.chat import (
     ToolSpec,
 )
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
-from ports.text import TextProvider
+from ports.text import TextProvider as TextPort
 from tests.emulator import Fault, RunningEmulator, Scenario, running_emulator
 from tests.emulator.transcripts import assert_invariants, normalize
+
+
+class TextProvider(TextPort, Protocol):
+    """The port plus ``aclose``: these tests build adapters outside a vendor bundle, so they close them."""
+
+    async def aclose(self) -> None: ...
+
 
 PIXEL = b"\x89PNG\r\n\x1a\n-not-really-a-png"
 IMAGE_URL = "data:image/png;base64," + base64.b64encode(PIXEL).decode()
