@@ -22,6 +22,10 @@ class AuthContext:
     token: str = field(default="", repr=False)
     payload: Mapping[str, Any] = field(factory=dict, repr=False)
     expires_at: float | None = None
+    # Set when the caller authenticated with a Switchyard API key (``sy-...``) rather than a JWT: which key, and the
+    # models it may use (``None``: any model).
+    key_id: str | None = None
+    models: frozenset[str] | None = None
 
     def has_scopes(self, required: frozenset[str]) -> bool:
         """True when every required scope was granted."""

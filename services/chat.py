@@ -26,8 +26,11 @@ from ports.tokens import TokenCounter
 from services.attempts import Attempt, AttemptRunner, Bill, Caller, Candidates, Finished
 from services.chat_billing import Delivered, bill_cut_attempt
 from services.chat_events import ChatItem, Completed, ResponseAssembler, Served, done_payload, stream_event
+from services.quota_estimates import chat_units
+from services.quotas import Admission, QuotaGate
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager, StreamPublisher
+from services.voiced_chat import VoicePipeline, Voicing
 
 __all__ = ["ChatCaller", "ChatPlan", "ChatResult", "ChatService"]
 
@@ -116,10 +119,14 @@ class ChatService:
         streams: StreamingManager | None,
         *,
         tokens: TokenCounter | None = None,
+        quotas: QuotaGate | None = None,
+        voice: VoicePipeline | None = None,
     ) -> None:
         self.runner = runner
         self._streams = streams
         self._tokens = tokens
+        self._voice = voice  # voiced chat (issue 12): a stream whose request asks for `speech`
+        self._quotas = quotas or QuotaGate.unlimited()
 
     @property
     def registry(self) -> ProviderRegistry:
@@ -177,8 +184,10 @@ class ChatService:
 
     async def complete(self, request: ChatRequest, caller: ChatCaller) -> ChatResult:
         """Run ``request`` to the end and return the assembled response (``stream: false``)."""
-        plan = self.plan(request)
-        async with aclosing(self.run(plan, caller)) as items:
+        if request.speech is not None:
+            raise ValidationError("speech", "voices a streamed answer only: set stream to true")
+        plan, admission = await self.admit(self.plan(request), caller)
+        async with admission, aclosing(self.run(plan, caller)) as items:
             async for item in items:
                 if isinstance(item, Completed):
                     return ChatResult(item.response, {**item.served.meta(), "ttft_ms": item.ttft_ms})
@@ -187,13 +196,15 @@ class ChatService:
     async def start_stream(self, request: ChatRequest, caller: ChatCaller) -> StreamId:
         """Validate and resolve now (errors surface as HTTP errors), then stream through the StreamingManager."""
         streams = self.streams
-        plan = self.plan(request)
+        planned = self.plan(request)
+        speech = None if request.speech is None else self._voice_pipeline().plan(request.speech)  # 4xx naming it
+        plan, admission = await self.admit(planned, caller)
 
         async def produce(publisher: StreamPublisher) -> Mapping[str, JsonValue] | None:
             # Silent vendors end as provider_timeout (retried within the deadline), as when not streaming.
             policy = self.runner.policy
             publisher.expect_silence(max(policy.idle_timeout_s, policy.deadline_s))
-            async with aclosing(self.run(plan, caller, stream_id=publisher.stream_id)) as items:
+            async with aclosing(admission.guard(self.run(plan, caller, stream_id=publisher.stream_id))) as items:
                 async for item in items:
                     if isinstance(item, Completed):
                         return done_payload(item)
@@ -206,7 +217,31 @@ class ChatService:
             return None  # pragma: no cover - run always completes or raises
 
         meta: dict[str, JsonValue] = {"model": plan.primary.qualified_id, "request_id": caller.request_id}
-        return await streams.start(owner=caller.customer_id, producer=produce, kind="chat", meta=meta)
+        voicing: Voicing | None = None
+        try:
+            if speech is not None:  # the voice's dispatcher holds completion: done once text and speech are
+                voicing = await self._voice_pipeline().admit(speech, caller, max_tokens=request.max_tokens)
+            producer = produce if voicing is None else voicing.dispatcher(produce)
+            return await streams.start(owner=caller.customer_id, producer=producer, kind="chat", meta=meta)
+        except BaseException:
+            await admission.release()  # the stream never started: its reservation goes back now
+            if voicing is not None:
+                await voicing.release()
+            raise
+
+    def _voice_pipeline(self) -> VoicePipeline:
+        if self._voice is None:
+            raise ValidationError("speech", "voiced chat is not available on this server")
+        return self._voice
+
+    async def admit(self, plan: ChatPlan, caller: ChatCaller) -> tuple[ChatPlan, Admission]:
+        """``plan`` as the caller's key and quotas allow it, and its admission (403 a model the key may not use, 429
+        over a limit: before any vendor call). Settle the admission when the call ends."""
+        request = plan.request
+        admission = await self._quotas.admit(
+            caller, plan.candidates, lambda default: chat_units(request, self._tokens, default)
+        )
+        return ChatPlan(request, admission.candidates), admission
 
 
 def _elapsed_ms(started: float, at: float | None) -> float | None:

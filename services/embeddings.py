@@ -22,6 +22,8 @@ from domain.metering import Units
 from domain.types import JsonValue
 from ports.embeddings import EMBEDDING_PORT, EmbeddingProvider
 from services.attempts import AttemptRunner, Caller, Candidates
+from services.quota_estimates import text_units
+from services.quotas import QuotaGate
 
 __all__ = ["MAX_INPUTS", "MAX_TOTAL_CHARACTERS", "Embedded", "EmbeddingService", "embed_in_chunks"]
 
@@ -96,8 +98,10 @@ class EmbeddingService:
         max_inputs: int = MAX_INPUTS,
         max_total_characters: int = MAX_TOTAL_CHARACTERS,
         chunk_concurrency: int = CHUNK_CONCURRENCY,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self.runner = runner
+        self._quotas = quotas or QuotaGate.unlimited()
         self._max_inputs = max_inputs
         self._max_characters = max_total_characters
         self._concurrency = chunk_concurrency
@@ -130,10 +134,18 @@ class EmbeddingService:
                 )
             return result
 
+        # 403 a model the caller's key may not use, 429 over a limit: before any vendor call (issue 18).
+        admission = await self._quotas.admit(caller, candidates, lambda _: text_units(inputs))
         try:
-            served = await self.runner.call(
-                candidates, caller, EMBEDDING_PORT, invoke, units=lambda r: r.units, estimated=lambda r: r.estimated
-            )
+            async with admission:
+                served = await self.runner.call(
+                    admission.candidates,
+                    caller,
+                    EMBEDDING_PORT,
+                    invoke,
+                    units=lambda r: r.units,
+                    estimated=lambda r: r.estimated,
+                )
         except ValidationError as exc:
             about_input = _about_input(exc)
             if about_input is exc:

@@ -24,6 +24,7 @@ from domain.types import JsonValue
 from ports.images import IMAGE_PORT, ImageProvider
 from ports.media import MediaStore
 from services.attempts import AttemptRunner, Caller, Candidates
+from services.quotas import QuotaGate
 
 __all__ = ["MAX_IMAGES", "MAX_PROMPT_CHARACTERS", "Generated", "ImageService", "request_problem"]
 
@@ -71,9 +72,10 @@ def request_problem(request: ImageRequest, spec: ModelSpec) -> ValidationError |
 class ImageService:
     """``generate``: the request's rules, the candidates fit for it, one runner call, the images stored."""
 
-    def __init__(self, runner: AttemptRunner, media: MediaStore) -> None:
+    def __init__(self, runner: AttemptRunner, media: MediaStore, *, quotas: QuotaGate | None = None) -> None:
         self.runner = runner
         self._media = media
+        self._quotas = quotas or QuotaGate.unlimited()
 
     def plan(self, request: ImageRequest) -> Candidates:
         """The models to try for a valid ``request`` (a ``ValidationError`` naming the field otherwise; 404/422 from
@@ -107,9 +109,11 @@ class ImageService:
         def price(units: Units, spec: ModelSpec) -> float | None:
             return cost_usd(units, spec, image_price=image_unit_price(spec, request.size, request.quality))
 
-        served = await self.runner.call(
-            candidates, caller, IMAGE_PORT, invoke, units=lambda result: result.units, price=price
-        )
+        # 403 a model the caller's key may not use, 429 over a limit: before any vendor call (issue 18).
+        async with await self._quotas.admit(caller, candidates, lambda _: Units(images=request.n), price=price) as q:
+            served = await self.runner.call(
+                q.candidates, caller, IMAGE_PORT, invoke, units=lambda result: result.units, price=price
+            )
         images = served.value.images
         stored = await asyncio.gather(
             *(self._media.put(caller.customer_id, image.data, image.mime_type, kind="image") for image in images)

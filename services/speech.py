@@ -32,10 +32,11 @@ from domain.speech import (
     VoiceList,
     content_type,
 )
-from domain.types import JsonValue
+from domain.types import JsonValue, StreamId
 from ports.metrics import Metrics, NullMetrics
 from ports.speech import TTS_PORT, SpeechProvider
 from services.attempts import Attempt, AttemptRunner, Bill, Caller, Candidates, Finished, Output
+from services.quotas import Admission, QuotaGate
 
 __all__ = ["MAX_INPUT_CHARACTERS", "SpeechPlan", "SpeechService", "SpeechStream"]
 
@@ -170,10 +171,12 @@ class SpeechService:
         metrics: Metrics | None = None,
         *,
         max_input_characters: int = MAX_INPUT_CHARACTERS,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self.runner = runner
         self._metrics = metrics or NullMetrics()
         self._max_characters = max_input_characters
+        self._quotas = quotas or QuotaGate.unlimited()
 
     def plan(self, request: SpeechRequest) -> SpeechPlan:
         """The models to try for a valid ``request`` (``ValidationError`` naming the field otherwise; 404 unknown
@@ -188,12 +191,9 @@ class SpeechService:
 
     async def start(self, request: SpeechRequest, caller: Caller) -> SpeechStream:
         """Run ``request`` until its first audio chunk; raise the error that ended it before any audio."""
-        plan = self.plan(request)
-
-        def body(provider: SpeechProvider, spec: ModelSpec) -> _SpeechAttempt:
-            return _SpeechAttempt(provider, spec, _for_model(plan.request, spec))
-
-        steps = self.runner.run(plan.candidates, caller, TTS_PORT, body)
+        # The audio outlives this call, so the admission is settled when the run closes (``guard``).
+        plan, admission = await self.admit(self.plan(request), caller, characters=len(request.input))
+        steps = admission.guard(self.run(plan, caller))
         try:
             first = await anext(steps)
         except BaseException:
@@ -203,6 +203,24 @@ class SpeechService:
             await steps.aclose()
             raise ProviderError(plan.primary.provider, "the provider ended without audio")
         return SpeechStream(steps, first, plan, self._metrics)
+
+    async def admit(self, plan: SpeechPlan, caller: Caller, *, characters: int) -> tuple[SpeechPlan, Admission]:
+        """``plan`` as the caller's key and quotas allow it (403 a model the key may not use, 429 over a limit: before
+        any vendor call, issue 18), holding ``characters`` of speech, and its admission: settle it when the speech
+        ends."""
+        admission = await self._quotas.admit(caller, plan.candidates, lambda _: Units(characters=characters))
+        return SpeechPlan(plan.request, admission.candidates), admission
+
+    def run(
+        self, plan: SpeechPlan, caller: Caller, *, stream_id: StreamId | None = None
+    ) -> AsyncGenerator[Output[AudioChunk] | Finished, None]:
+        """The attempt runner speaking an admitted ``plan``: an ``Output`` per audio chunk of the serving attempt,
+        then ``Finished`` (retries and fallbacks only before the first chunk); usage records carry ``stream_id``."""
+
+        def body(provider: SpeechProvider, spec: ModelSpec) -> _SpeechAttempt:
+            return _SpeechAttempt(provider, spec, _for_model(plan.request, spec))
+
+        return self.runner.run(plan.candidates, caller, TTS_PORT, body, stream_id=stream_id)
 
     async def speak(self, request: SpeechRequest, caller: Caller) -> AsyncIterator[AudioChunk]:
         """The whole clip as it streams (``start`` and ``chunks`` in one, for callers with no error boundary)."""

@@ -40,6 +40,7 @@ from domain.types import JsonValue
 from ports.metrics import Metrics
 from ports.transcription import STT_PORT, AudioProbe, TranscriptionProvider
 from services.attempts import AttemptRunner, Caller, Candidates
+from services.quotas import QuotaGate
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "MAX_PROMPT_CHARACTERS", "Transcribed", "TranscriptionService"]
 
@@ -94,8 +95,10 @@ class TranscriptionService:
         *,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self.runner = runner
+        self._quotas = quotas or QuotaGate.unlimited()
         self.max_upload_bytes = max_upload_bytes
         self._metrics = metrics
         self._probe = probe
@@ -137,9 +140,12 @@ class TranscriptionService:
             transcript = await provider.transcribe(prepared, spec)
             return _Timed(transcript, self._clock() - started)
 
-        served = await self.runner.call(
-            candidates, caller, STT_PORT, invoke, units=lambda _timed: Units(audio_seconds=duration)
-        )
+        # 403 a model the caller's key may not use, 429 over a limit: before any vendor call, once the duration (what
+        # the call costs) is known (issue 18).
+        async with await self._quotas.admit(caller, candidates, lambda _: Units(audio_seconds=duration)) as admission:
+            served = await self.runner.call(
+                admission.candidates, caller, STT_PORT, invoke, units=lambda _timed: Units(audio_seconds=duration)
+            )
         self._record(served.model, served.value, duration)
         transcript = served.value.transcript
         asked = request.timestamps

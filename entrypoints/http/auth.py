@@ -37,6 +37,7 @@ from domain.auth import AuthContext
 from domain.errors import AuthenticationError, AuthorizationError, ServiceError
 from entrypoints.http.errors import ws_close_code_for
 from ports.auth import TokenVerifier
+from services.principal import bind_principal
 from settings import Settings
 from settings.model import AuthSettings
 
@@ -47,7 +48,9 @@ __all__ = [
     "METRICS_PATH",
     "PROTECTED_PREFIXES",
     "QUERY_TOKEN_PARAM",
+    "TICKET_PARAM",
     "accept_key_header",
+    "accept_ticket",
     "authenticate_request",
     "bearer_token",
     "current_auth",
@@ -66,6 +69,8 @@ BEARER_SUBPROTOCOL: Final = "bearer"
 QUERY_TOKEN_PARAM: Final = "access_token"  # noqa: S105 - a parameter name (RFC 6750), not a secret
 _PROTECTED: Final = "switchyard.auth.protected_paths"
 _KEY_HEADERS: Final = "switchyard.auth.key_headers"
+TICKET_PARAM: Final = "ticket"  # stream tickets (issue 15): see accept_ticket
+_TICKET_ENDPOINTS: Final = "switchyard.auth.ticket_endpoints"
 _MESSAGE_OVERHEAD: Final = 1024  # room for the JSON around the token in an auth message
 _log = structlog.get_logger("switchyard.auth")
 P = ParamSpec("P")
@@ -126,6 +131,17 @@ def accept_key_header(app: Quart, path: str, header: str) -> None:
     accepted[path] = header
 
 
+def accept_ticket(app: Quart, endpoint: str) -> None:
+    """Let requests to ``endpoint`` carry ``?ticket=`` instead of a bearer token (``EventSource`` cannot send headers):
+    the hook then leaves authentication to the view, which redeems the ticket for the one resource it opens."""
+    endpoints: set[str] = app.extensions.setdefault(_TICKET_ENDPOINTS, set())
+    endpoints.add(endpoint)
+
+
+def _carries_ticket() -> bool:
+    return TICKET_PARAM in request.args and request.endpoint in current_app.extensions.get(_TICKET_ENDPOINTS, ())
+
+
 def _request_token() -> str:
     authorization = request.headers.get("Authorization")
     if not authorization:
@@ -144,6 +160,7 @@ def requires_auth(path: str) -> bool:
 def _set_caller(auth: AuthContext) -> None:
     g.auth = auth
     structlog.contextvars.bind_contextvars(customer_id=auth.customer_id)
+    bind_principal(auth)  # an API key's model allow-list, applied by the services (services/quotas.py)
 
 
 @inject
@@ -158,7 +175,7 @@ async def authenticate_request(verifier: TokenVerifier = Provide["token_verifier
 
 
 async def _authenticate_request_hook() -> None:
-    if requires_auth(request.path):
+    if requires_auth(request.path) and not _carries_ticket():
         await authenticate_request()
 
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from domain.errors import PayloadTooLargeError, RateLimitError, RequestValidationError, ServiceError
 from domain.types import JsonValue
 from entrypoints.http.doors.anthropic.wire import AnthropicError, AnthropicErrorDetail, dump
-from entrypoints.http.errors import ERROR_TABLE, status_for
+from entrypoints.http.errors import ERROR_TABLE, quota_headers, status_for
 from entrypoints.http.serialization import json_response
 
 __all__ = [
@@ -90,6 +90,7 @@ def render_error(error: ServiceError) -> Response:
         headers[REQUEST_ID_HEADER] = request_id
     if isinstance(error, RateLimitError) and error.retry_after is not None:
         headers["retry-after"] = str(max(0, math.ceil(error.retry_after)))
+    headers.update(quota_headers(error))  # a customer limit of ours (issue 18)
     log = _log.warning if status < 500 else _log.error
     log("request_failed", error=error.code, status=status, message=error.message, door="anthropic")
     return json_response(error_body(error_type, _message(error)), status=status, headers=headers)

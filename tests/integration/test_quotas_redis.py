@@ -1,0 +1,132 @@
+"""Limits on one shared Redis: two server processes racing a budget are cut exactly at it; two gates (each with its
+own client) under any interleaving never spend past a budget, give settled reservations back and let a crashed
+holder's lapse; and the HTTP app enforces the limit with Redis as the store."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from adapters.redis.quotas import RedisQuotaStore
+from domain.quotas import Windows
+from settings.secret import Secret
+from tests.support.app import auth_headers, make_container, make_settings
+from tests.support.services import require_service
+from tests.unit.test_quota_gate import NOW, burst
+
+pytestmark = pytest.mark.redis
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _cleanup(client: Redis, prefix: str) -> None:
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+
+
+def test_two_processes_racing_one_budget_are_cut_at_it() -> None:
+    """Two processes fire 40 $1 calls each at the same instant against a $30 budget: exactly 30 are admitted in all,
+    and the counted spend is $30."""
+    url = require_service("redis")
+    prefix = f"test:quota:{uuid.uuid4().hex}:"
+    command = [sys.executable, "-m", "tests.support.quota_burst", url, prefix, "acme", "30", "40"]
+    processes = [
+        subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    for process in processes:  # both imported and connected: now start them together
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.close()
+    admitted = []
+    for process in processes:
+        assert process.stdout is not None
+        admitted.append(int(process.stdout.read().strip()))
+        assert process.wait(timeout=60) == 0
+    assert all(process.returncode == 0 for process in processes)
+    assert sum(admitted) == 30
+    assert min(admitted) > 0, f"the processes did not overlap: {admitted}"
+
+    async def spent() -> float:
+        client = Redis.from_url(url)
+        try:
+            usage = await RedisQuotaStore(client, prefix=prefix).usage("acme", Windows.at(time.time()), time.time())
+            await _cleanup(client, prefix)
+        finally:
+            await client.aclose()
+        assert usage.in_flight == 0
+        return usage.spent_today_usd
+
+    assert asyncio.run(spent()) == 30.0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    budget=st.integers(1, 30),
+    calls=st.lists(st.tuples(st.integers(1, 8), st.sampled_from([0.0, 0.5, 1.0]), st.booleans()), max_size=20),
+    seed=st.integers(0, 1000),
+)
+def test_two_gates_with_their_own_clients_never_spend_past_a_budget(
+    budget: int, calls: list[tuple[int, float, bool]], seed: int
+) -> None:
+    """The same property as on the in-process store, on Redis through two clients (two instances): spend within the
+    budget, counters equal to it, every reservation back once settled or past its TTL."""
+    url = require_service("redis")
+    prefix = f"test:quota:{uuid.uuid4().hex}:"
+
+    async def scenario() -> None:
+        a, b = Redis.from_url(url), Redis.from_url(url)
+        try:
+            stores = [RedisQuotaStore(a, prefix=prefix), RedisQuotaStore(b, prefix=prefix)]
+            spent, _largest, _gates = await burst(stores, float(budget), calls, seed)
+            assert spent <= budget + 1e-9
+            later = await stores[0].usage("acme", Windows.at(NOW + 31), NOW + 31)
+            assert (later.in_flight, later.held_usd) == (0, 0.0)
+            assert abs(later.spent_today_usd - spent) < 1e-6
+        finally:
+            await _cleanup(a, prefix)
+            await a.aclose()
+            await b.aclose()
+
+    asyncio.run(scenario())
+
+
+@pytest.fixture
+async def redis_app_client(tmp_path: Path) -> AsyncIterator[object]:
+    url = require_service("redis")
+    prefix = f"test:quota:{uuid.uuid4().hex}:"
+    settings_ = make_settings(
+        tmp_path, redis={"url": Secret(url)}, quotas={"requests_per_minute": 1, "redis_prefix": prefix}
+    )
+    container = make_container(settings_)
+    from entrypoints.http.app import create_app
+
+    app = create_app(container)
+    async with app.test_app():
+        yield app.test_client()
+    container.unwire()
+    client = Redis.from_url(url)
+    await _cleanup(client, prefix)
+    await client.aclose()
+
+
+async def test_the_app_counts_in_redis_when_it_is_configured(redis_app_client: object) -> None:
+    """With redis.url set the limit lives in Redis: the second request of a 1-a-minute customer is a 429."""
+    client = redis_app_client
+    body = {"model": "fake/echo", "messages": [{"role": "user", "content": "hi"}]}
+    assert (await client.post("/api/v1/chat", json=body, headers=auth_headers())).status_code == 200  # type: ignore[attr-defined]
+    refused = await client.post("/api/v1/chat", json=body, headers=auth_headers())  # type: ignore[attr-defined]
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Limit"] == "1"
