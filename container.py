@@ -9,7 +9,7 @@ resolve those with ``await container.<name>()``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -18,53 +18,83 @@ from dependency_injector import containers, providers
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.anthropic import build_anthropic_providers
-from adapters.elevenlabs import build_elevenlabs_providers
 from adapters.fake import build_fake_providers
 from adapters.files.media_store import FileMediaStore
-from adapters.gemini import build_gemini_providers
 from adapters.jose.jwks import jwks_key_source
 from adapters.jose.minter import JoseTokenMinter
+from adapters.jose.tickets import JoseStreamTickets
 from adapters.jose.verifier import JoseTokenVerifier
 from adapters.kit.audio_probe import PyAVAudioProbe
+from adapters.memory.breakers import InMemoryBreakerStore
+from adapters.memory.quotas import InMemoryQuotaStore
 from adapters.memory.stream_log import InMemoryStreamLog
-from adapters.openai import build_openai_providers
 from adapters.prometheus.metrics import exporter_for, metrics_resource
+from adapters.redis.breakers import RedisBreakerStore
 from adapters.redis.client import RedisHealthCheck, redis_resource
+from adapters.redis.generation import redis_cache_generation
+from adapters.redis.quotas import RedisQuotaStore
 from adapters.redis.stream_log import RedisStreamLog
 from adapters.s3.media_store import s3_media_store
+from adapters.sqlalchemy.api_keys import SqlAlchemyApiKeyStore
 from adapters.sqlalchemy.engine import SqlAlchemyHealthCheck, engine_resource
 from adapters.sqlalchemy.ledger import ledger_options, usage_ledger_resource
 from adapters.sqlalchemy.migrator import AlembicSchemaMigrator, schema_resource
+from adapters.sqlalchemy.quota_overrides import SqlAlchemyQuotaOverrideStore
+from adapters.sqlalchemy.video_jobs import SqlAlchemyVideoJobStore
 from adapters.structlog.setup import logging_resource
 from adapters.tiktoken import TiktokenTokenCounter
 from domain.errors import ConfigurationError
+from domain.health import BreakerPolicy
+from domain.quotas import LIMIT_NAMES, Limits
+from ports.api_keys import ApiKeyStore, CacheGeneration
 from ports.auth import KeySource, TokenMinter, TokenVerifier
+from ports.breakers import BreakerStore
 from ports.health import HealthCheck
 from ports.media import MediaStore
 from ports.metrics import Metrics
 from ports.metrics_export import MetricsExporter
 from ports.providers import VendorProviders
+from ports.quotas import QuotaOverrideStore, QuotaStore
 from ports.schema import SchemaMigrator
 from ports.stream_log import StreamLog
+from ports.tickets import StreamTickets
 from ports.tokens import TokenCounter
 from ports.transcription import AudioProbe
 from ports.usage import UsageLedger
+from ports.video import VideoJobStore
+from services.api_keys import ApiKeyService, api_key_service_resource
 from services.attempts import AttemptRunner, RetryPolicy
+from services.breakers import Breakers, CircuitBreakers, NullBreakers
 from services.chat import ChatService
+from services.credentials import CredentialVerifier
 from services.embeddings import EmbeddingService
 from services.images import ImageService
+from services.live_transcription import LiveTranscriptionService
+from services.quota_admin import QuotaAdmin
+from services.quotas import MeteredLedger, QuotaGate, QuotaPolicy, quota_gate_resource
 from services.readiness import ReadinessService
 from services.registry import ProviderRegistry
 from services.speech import SpeechService
+from services.speech_segments import SegmentRules
 from services.streaming.lifecycle import streaming_manager_resource
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
 from services.transcription import TranscriptionService
 from services.usage import UsageService
+from services.video import JobAccounts, VideoConfig, VideoService
+from services.video_streams import JobStreams
+from services.video_worker import VideoWorker, video_worker_resource
+from services.voiced_chat import VoiceConfig, VoicePipeline
 from settings import Settings, load_settings
 from settings.catalog import compatible_enabled, load_catalog
-from settings.model import MediaSettings, ProvidersSettings, StreamingSettings
+from settings.model import (
+    AuthSettings,
+    BreakerSettings,
+    MediaSettings,
+    ProvidersSettings,
+    QuotasSettings,
+    StreamingSettings,
+)
 from settings.secret import Secret
 
 __all__ = ["Container", "build_container", "package_version"]
@@ -85,20 +115,49 @@ def _health_checks(engine: AsyncEngine, redis: Redis | None) -> list[HealthCheck
     return checks
 
 
+# Vendor builders import their SDK when called, so a process imports only the SDKs of the vendors it configured:
+# importing all four took ~4 s, paid by every `switchyard` command and every served process at start.
+def _openai(**options: Any) -> VendorProviders:
+    from adapters.openai import build_openai_providers
+
+    return build_openai_providers(**options)
+
+
+def _anthropic(**options: Any) -> VendorProviders:
+    from adapters.anthropic import build_anthropic_providers
+
+    return build_anthropic_providers(**options)
+
+
+def _gemini(api_version: str) -> Callable[..., VendorProviders]:
+    def build(**options: Any) -> VendorProviders:
+        from adapters.gemini import build_gemini_providers
+
+        return build_gemini_providers(api_version=api_version, **options)
+
+    return build
+
+
+def _elevenlabs(**options: Any) -> VendorProviders:
+    from adapters.elevenlabs import build_elevenlabs_providers
+
+    return build_elevenlabs_providers(**options)
+
+
 def _vendor_table(config: ProvidersSettings) -> list[tuple[str, Any, Secret | None, str | None]]:
     """(name, builder, key, base URL) of every vendor the settings enable, besides ``fake``."""
     table: list[tuple[str, Any, Secret | None, str | None]] = [
-        ("openai", build_openai_providers, config.openai_api_key, config.openai_base_url),
-        ("anthropic", build_anthropic_providers, config.anthropic_api_key, config.anthropic_base_url),
-        ("gemini", build_gemini_providers, config.gemini_api_key, config.gemini_base_url),
-        ("elevenlabs", build_elevenlabs_providers, config.elevenlabs_api_key, config.elevenlabs_base_url),
+        ("openai", _openai, config.openai_api_key, config.openai_base_url),
+        ("anthropic", _anthropic, config.anthropic_api_key, config.anthropic_base_url),
+        ("gemini", _gemini(config.gemini_api_version), config.gemini_api_key, config.gemini_base_url),
+        ("elevenlabs", _elevenlabs, config.elevenlabs_api_key, config.elevenlabs_base_url),
     ]
     enabled = [row for row in table if row[2] is not None]
     for vendor in config.compatible:
         if compatible_enabled(vendor):
             # Local servers take no key, but the SDK insists on one: any non-empty string does.
             key = vendor.api_key if vendor.api_key is not None else Secret("not-needed")
-            enabled.append((vendor.name, build_openai_providers, key, vendor.base_url))
+            enabled.append((vendor.name, _openai, key, vendor.base_url))
     return enabled
 
 
@@ -116,6 +175,11 @@ async def _vendors(config: ProvidersSettings) -> AsyncIterator[dict[str, VendorP
             await vendor.close()
 
 
+def _ticket_secret(auth: AuthSettings) -> Secret | None:
+    """What stream tickets are keyed from: their own secret, else the JWT secret (the adapter derives its key)."""
+    return auth.stream_ticket_secret or auth.jwt_secret
+
+
 def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
     return RetryPolicy(
         max_retries=config.max_retries,
@@ -124,6 +188,48 @@ def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
         max_delay_s=config.retry_max_delay_s,
         idle_timeout_s=config.request_timeout_s,
     )
+
+
+# Vendor health (issue 18): the breakers live in Redis whenever redis.url is set (streaming.backend = redis needs
+# it too), so every instance skips a failing model alike; else in this process. Off: NullBreakers, no bookkeeping.
+def _breakers(config: BreakerSettings, client: Redis | None, metrics: Metrics) -> Breakers:
+    if not config.enabled:
+        return NullBreakers()
+    policy = BreakerPolicy(
+        failure_threshold=config.failure_threshold,
+        error_rate_threshold=config.error_rate_threshold,
+        window_ms=round(config.window_s * 1000),
+        min_volume=config.min_volume,
+        open_ms=round(config.open_s * 1000),
+        half_open_probes=config.half_open_probes,
+    )
+    if problems := policy.problems():
+        name, reason = problems[0]
+        key = {"window_ms": "window_s", "open_ms": "open_s"}.get(name, name)  # the policy counts milliseconds
+        raise ConfigurationError(f"breaker.{key}", reason)
+    store: BreakerStore = InMemoryBreakerStore() if client is None else RedisBreakerStore(client)
+    return CircuitBreakers(store, policy, metrics)
+
+
+# Limits and budgets (issue 18): counted in Redis when redis.url is set (atomic across instances), else in-process.
+def _quota_store(client: Redis | None, config: QuotasSettings) -> QuotaStore:
+    if client is None:
+        return InMemoryQuotaStore()
+    return RedisQuotaStore(client, prefix=config.redis_prefix, held_ttl_s=max(600.0, 10 * config.reservation_ttl_s))
+
+
+def _quota_policy(config: QuotasSettings) -> QuotaPolicy:
+    for name in LIMIT_NAMES:
+        value = getattr(config, name)
+        if value is not None and not value >= 0:
+            raise ConfigurationError(
+                f"SWITCHYARD_QUOTAS_{name.upper()}", "must be at least 0 (leave it unset for unlimited)"
+            )
+    for setting in ("reservation_ttl_s", "default_output_tokens", "overrides_ttl_s"):
+        if not getattr(config, setting) > 0:
+            raise ConfigurationError(f"SWITCHYARD_QUOTAS_{setting.upper()}", "must be positive")
+    defaults = Limits(**{name: getattr(config, name) for name in LIMIT_NAMES})
+    return QuotaPolicy(defaults, config.reservation_ttl_s, config.default_output_tokens, config.overrides_ttl_s)
 
 
 # The Redis stream log needs the Redis client; the manager gets plain values, never settings.
@@ -153,6 +259,15 @@ def _streaming_config(config: StreamingSettings) -> StreamingConfig:
         # A reader rides out a log outage as long as a producer's lease lasts: the same bound on "no answer".
         outage_s=config.producer_lease_s,
         max_attachment_bytes=config.max_attachment_bytes,
+    )
+
+
+def _voice_config(settings: Settings) -> VoiceConfig:
+    audio = settings.audio
+    return VoiceConfig(
+        SegmentRules(audio.voiced_segment_max_chars, audio.voiced_segment_max_wait_s),
+        audio.voiced_parallelism,
+        settings.streaming.max_attachment_bytes,  # each audio event's attachment fits the stream log's bound
     )
 
 
@@ -198,11 +313,28 @@ class Container(containers.DeclarativeContainer):
     # auth: the JWKS key source (None without auth.jwks_url) opens one short-lived httpx client per fetch, so it
     # holds no connection between its rare refreshes and needs no shutdown.
     jwks_key_source: providers.Provider[KeySource | None] = providers.Singleton(jwks_key_source, settings.provided.auth)
-    token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(
+    jwt_verifier: providers.Provider[TokenVerifier] = providers.Singleton(
         JoseTokenVerifier, settings.provided.auth, settings.provided.auth.jwt_secret, key_source=jwks_key_source
     )
+    # API keys (sy-...), issue 18: verified beside JWTs into the same AuthContext. A generation counter in Redis lets
+    # instances cache keys yet refuse a revoked one at once; without Redis nothing is cached (one indexed read each).
+    api_key_store: providers.Provider[ApiKeyStore] = providers.Singleton(SqlAlchemyApiKeyStore, database_engine)
+    api_key_generation: providers.Provider[CacheGeneration | None] = providers.Singleton(
+        redis_cache_generation, redis_client
+    )
+    api_keys: providers.Provider[ApiKeyService] = providers.Resource(
+        api_key_service_resource, api_key_store, api_key_generation, schema_ready=database_schema
+    )
+    token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(CredentialVerifier, jwt_verifier, api_keys)
     token_minter: providers.Provider[TokenMinter] = providers.Singleton(
         JoseTokenMinter, settings.provided.auth.jwt_secret
+    )
+    # stream tickets (issue 15): `?ticket=` on the SSE events route, for EventSource; keyed from their own secret,
+    # else from the JWT secret (a derived key), else a random per-process key.
+    stream_tickets: providers.Provider[StreamTickets] = providers.Singleton(
+        JoseStreamTickets,
+        providers.Callable(_ticket_secret, settings.provided.auth),
+        ttl_s=settings.provided.auth.stream_ticket_ttl_s,
     )
     health_checks: providers.Provider[list[HealthCheck]] = providers.Singleton(
         _health_checks, database_engine, redis_client
@@ -249,24 +381,65 @@ class Container(containers.DeclarativeContainer):
     # --- services ---------------------------------------------------------------------------------------------
     readiness: providers.Provider[ReadinessService] = providers.Singleton(ReadinessService, health_checks)
     usage: providers.Provider[UsageService] = providers.Singleton(UsageService, usage_ledger)
-    # Every modality's provider calls go through the one attempt runner (retries, fallbacks, usage, metrics).
+    # Every modality's provider calls go through the one attempt runner (retries, fallbacks, usage, metrics), past
+    # each model's circuit breaker (breaker.*).
+    breakers: providers.Provider[Breakers] = providers.Singleton(
+        _breakers, settings.provided.breaker, redis_client, metrics
+    )
+    # Limits and budgets (issue 18): every modality's entry point passes the quota gate before any vendor call; the
+    # runner's usage records go through it (MeteredLedger) so each call is settled with what it really consumed.
+    quota_store: providers.Provider[QuotaStore] = providers.Singleton(
+        _quota_store, redis_client, settings.provided.quotas
+    )
+    quota_overrides: providers.Provider[QuotaOverrideStore] = providers.Singleton(
+        SqlAlchemyQuotaOverrideStore, database_engine
+    )
+    quota_gate: providers.Provider[QuotaGate] = providers.Resource(
+        quota_gate_resource,
+        quota_store,
+        quota_overrides,
+        providers.Callable(_quota_policy, settings.provided.quotas),
+        usage_ledger,
+        schema_ready=database_schema,
+    )
+    metered_ledger: providers.Provider[UsageLedger] = providers.Singleton(MeteredLedger, usage_ledger, quota_gate)
+    quota_admin: providers.Provider[QuotaAdmin] = providers.Singleton(QuotaAdmin, quota_gate, quota_overrides)
     attempt_runner: providers.Provider[AttemptRunner] = providers.Singleton(
         AttemptRunner,
         provider_registry,
-        usage_ledger,
+        metered_ledger,
         metrics,
         providers.Callable(_retry_policy, settings.provided.providers),
+        breakers=breakers,
     )
     # Cut chat streams are billed on tiktoken estimates (its encoding loads on the first estimate, not here).
     token_counter: providers.Provider[TokenCounter] = providers.Singleton(TiktokenTokenCounter)
+    # text-to-speech: audio cut short after its first chunk is counted in speech_streams_cut_total
+    speech_service: providers.Provider[SpeechService] = providers.Singleton(
+        SpeechService, attempt_runner, metrics, quotas=quota_gate
+    )
+    # voiced chat (issue 12): a chat stream asking for `speech` is voiced segment by segment as its text arrives
+    voice_pipeline: providers.Provider[VoicePipeline] = providers.Singleton(
+        VoicePipeline, speech_service, providers.Callable(_voice_config, settings)
+    )
     chat_service: providers.Provider[ChatService] = providers.Singleton(
-        ChatService, attempt_runner, streaming_manager, tokens=token_counter
+        ChatService, attempt_runner, streaming_manager, tokens=token_counter, quotas=quota_gate, voice=voice_pipeline
     )
     # --- modality services (images, embeddings ...): each on the attempt runner
-    # text-to-speech: audio cut short after its first chunk is counted in speech_streams_cut_total
-    speech_service: providers.Provider[SpeechService] = providers.Singleton(SpeechService, attempt_runner, metrics)
-    embedding_service: providers.Provider[EmbeddingService] = providers.Singleton(EmbeddingService, attempt_runner)
-    image_service: providers.Provider[ImageService] = providers.Singleton(ImageService, attempt_runner, media_store)
+    # live speech-to-text (WS /api/v1/ws/transcribe): a silent client is closed, a session is bounded in length
+    live_transcription_service: providers.Provider[LiveTranscriptionService] = providers.Singleton(
+        LiveTranscriptionService,
+        attempt_runner,
+        metrics,
+        idle_timeout_s=settings.provided.audio.live_idle_timeout_s,
+        max_seconds=settings.provided.audio.live_max_seconds,
+    )
+    embedding_service: providers.Provider[EmbeddingService] = providers.Singleton(
+        EmbeddingService, attempt_runner, quotas=quota_gate
+    )
+    image_service: providers.Provider[ImageService] = providers.Singleton(
+        ImageService, attempt_runner, media_store, quotas=quota_gate
+    )
     # speech-to-text for files: each upload is decoded (PyAV) before any vendor call, at most audio.max_upload_bytes
     audio_probe: providers.Provider[AudioProbe] = providers.Singleton(PyAVAudioProbe)
     transcription_service: providers.Provider[TranscriptionService] = providers.Singleton(
@@ -275,6 +448,36 @@ class Container(containers.DeclarativeContainer):
         metrics,
         audio_probe,
         max_upload_bytes=settings.provided.audio.max_upload_bytes,
+        quotas=quota_gate,
+    )
+    # video generation as durable jobs (issue 16): jobs in the database; a worker loop in every serving process (a
+    # Resource: it starts with the app once the schema is migrated, and hands its jobs over at shutdown) claims them
+    # under a lease; whichever process holds a job publishes on the job's progress stream.
+    video_jobs: providers.Provider[VideoJobStore] = providers.Singleton(SqlAlchemyVideoJobStore, database_engine)
+    video_config: providers.Provider[VideoConfig] = providers.Singleton(
+        VideoConfig,
+        poll_interval_s=settings.provided.video.poll_interval_s,
+        poll_max_interval_s=settings.provided.video.poll_max_interval_s,
+        max_job_s=settings.provided.video.max_job_s,
+        lease_s=settings.provided.video.lease_s,
+        worker_concurrency=settings.provided.video.worker_concurrency,
+    )
+    video_streams: providers.Provider[JobStreams] = providers.Singleton(
+        JobStreams, streaming_manager, silence_s=settings.provided.video.max_job_s
+    )
+    video_accounts: providers.Provider[JobAccounts] = providers.Singleton(
+        JobAccounts, attempt_runner, usage_ledger, metrics
+    )
+    video_service: providers.Provider[VideoService] = providers.Singleton(
+        VideoService, attempt_runner, video_jobs, video_streams, media_store, video_accounts
+    )
+    video_worker: providers.Provider[VideoWorker] = providers.Resource(
+        video_worker_resource,
+        providers.Singleton(
+            VideoWorker, attempt_runner, video_jobs, video_streams, media_store, video_accounts, video_config
+        ),
+        video_streams,
+        schema_ready=database_schema,
     )
 
 

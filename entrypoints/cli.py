@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _DEV_SECRET_VAR = "SWITCHYARD_AUTH_JWT_SECRET"  # noqa: S105 - a variable name, not a secret
+_TICKET_SECRET_VAR = "SWITCHYARD_AUTH_STREAM_TICKET_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
 def _parse_ttl(text: str) -> float:
@@ -50,7 +51,7 @@ def _needs_dev_secret(settings: Settings) -> bool:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from container import build_container
-    from entrypoints.serve import hypercorn_config, serve_in_process, serve_workers
+    from entrypoints.serve import announce_when_serving, hypercorn_config, serve_in_process, serve_workers
 
     if args.host:
         os.environ["SWITCHYARD_HTTP_HOST"] = args.host
@@ -67,14 +68,23 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         assert settings.auth.jwt_secret is not None
         minter = build_container(settings).token_minter()
         dev_token = minter.mint("dev", email="dev@localhost", ttl_s=7 * 86400)
-    build_container(settings).token_verifier()  # fail fast on a short secret, unreadable keys, alg 'none'
+    build_container(settings).jwt_verifier()  # fail fast on a short secret, unreadable keys, alg 'none'
+
+    if settings.http.workers > 1 and not settings.auth.stream_ticket_secret and not settings.auth.jwt_secret:
+        # Stream tickets need one key in every worker: a random one per start, shared through the environment.
+        os.environ[_TICKET_SECRET_VAR] = secrets.token_urlsafe(32)
+        settings = load_settings()
 
     config = hypercorn_config(settings)  # graceful shutdown and the listen backlog: see entrypoints/serve.py
     url = f"http://{settings.http.host}:{settings.http.port}"
-    print(f"Switchyard {_version()} ({settings.app.env}) listening on {url}  (docs: {url}/docs)", flush=True)
+    banner = [f"Switchyard {_version()} ({settings.app.env}) listening on {url}  (docs: {url}/docs)"]
+    banner.append(f"  playground: {url}/playground")
     if dev_token:
-        print(f"Development token (valid 7 days): {dev_token}", flush=True)
-        print(f'  try: curl -H "Authorization: Bearer {dev_token}" {url}/api/v1/models', flush=True)
+        banner.append(f"Development token (valid 7 days): {dev_token}")
+        banner.append(f"  export TOKEN={dev_token}")
+        banner.append(f'  try: curl -H "Authorization: Bearer $TOKEN" {url}/api/v1/models')
+    # Printed once the server answers: not before the socket accepts, and never for a start that fails.
+    announce_when_serving(settings.http.host, settings.http.port, banner)
 
     build_app = getattr(args, "build_app", None)  # set by ``main(build_app=...)``: the end-to-end tests' app
     if settings.http.workers > 1:
@@ -411,9 +421,14 @@ def _cmd_token(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from container import package_version
+    # The same lookup as container.package_version, without importing the container (and with it every adapter):
+    # `switchyard version` answers in a fraction of a second.
+    from importlib.metadata import PackageNotFoundError, version
 
-    return package_version()
+    try:
+        return version("switchyard")
+    except PackageNotFoundError:  # running from a source tree without an install
+        return "0.0.0+source"
 
 
 def _cmd_version(_args: argparse.Namespace) -> int:
@@ -510,6 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the models this configuration can serve")
     models.add_argument("--capability", default=None, help="only models with this capability")
     models.set_defaults(func=_cmd_models)
+
+    # API keys (issue 18): entrypoints/cli_keys.py
+    from entrypoints.cli_keys import add_keys_command
+
+    add_keys_command(commands, ttl=_parse_ttl, run=_with_container)
+
+    # video generation as durable jobs (issue 16): entrypoints/cli_video.py
+    from entrypoints.cli_video import add_video_command
+
+    add_video_command(commands, run=_with_container)
 
     ver = commands.add_parser("version", help="print the version")
     ver.set_defaults(func=_cmd_version)

@@ -10,30 +10,39 @@ the rest end with ``cancelled``/``shutdown``, terminal events delivered, WebSock
 With workers the parent owns the listening sockets and a stop event, which it sets on SIGTERM/SIGINT, and waits for
 every worker to finish its drain. (``hypercorn.run`` gives a worker no early shutdown hook, and terminates the other
 workers as soon as the first one exits, cutting their drains short.)
+
+The start-up banner waits for the server to answer (``announce_when_serving``), and a start that fails for a known
+reason (a ``ServiceError`` from a resource: the database unreachable ...) ends with that error alone, for the CLI to
+print in one line, instead of Quart's and Hypercorn's tracebacks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import http.client
 import logging
 import multiprocessing
 import signal
-from collections.abc import Awaitable, Callable
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.connection import wait
 from multiprocessing.synchronize import Event as ProcessEvent
 from typing import Any
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from hypercorn.utils import wrap_app
+from hypercorn.utils import LifespanFailureError, wrap_app
 from quart import Quart
+from quart.signals import got_serving_exception
 
-from domain.errors import ConfigurationError
+from domain.errors import ConfigurationError, ServiceError
 from entrypoints.http.shutdown import drain
 from settings import Settings
 
-__all__ = ["hypercorn_config", "serve_in_process", "serve_workers"]
+__all__ = ["announce_when_serving", "hypercorn_config", "probe_address", "serve_in_process", "serve_workers"]
 
 _log = logging.getLogger("switchyard.serve")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -61,6 +70,40 @@ def hypercorn_config(settings: Settings) -> Config:
     # None would drop its error messages altogether.
     config.errorlog = logging.getLogger("hypercorn.error")
     return config
+
+
+def probe_address(host: str, port: int) -> tuple[str, int]:
+    """Where a local client reaches a server bound to ``host``: the loopback of its family for a wildcard bind."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+    return wildcard.get(host, host.strip("[]")), port
+
+
+def announce_when_serving(
+    host: str, port: int, lines: Sequence[str], *, interval_s: float = 0.05, out: Callable[[str], object] = print
+) -> threading.Thread:
+    """Print ``lines`` once ``GET /health`` on ``host:port`` answers 200 (from a daemon thread that polls it), so
+    "listening" is never printed before the socket accepts, nor for a start that fails. With workers the parent's
+    sockets listen before any worker serves: only an answer says one does."""
+    address = probe_address(host, port)
+
+    def probe() -> None:
+        while True:
+            connection = http.client.HTTPConnection(*address, timeout=1.0)  # not urllib: no proxy from the env
+            try:
+                connection.request("GET", "/health")
+                if connection.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            finally:
+                connection.close()
+            time.sleep(interval_s)
+        out("\n".join(lines))
+        sys.stdout.flush()
+
+    thread = threading.Thread(target=probe, name="switchyard-banner", daemon=True)
+    thread.start()
+    return thread
 
 
 def serve_in_process(app: Quart, config: Config) -> None:
@@ -119,12 +162,17 @@ def _worker(
     config: Config, sockets: Sockets, stop: ProcessEvent, build_app: Callable[[], Quart] | None
 ) -> None:  # pragma: no cover - runs in a child
     """A spawned worker: one container and app (``entrypoints.asgi``, or ``build_app()``), served until ``stop`` or a
-    signal."""
-    if build_app is None:
-        from entrypoints.asgi import app
-    else:
-        app = build_app()
-    _run_loop(_serve(app, config, sockets, stop))
+    signal. A start that fails for a known reason prints it in one line and exits 1 (the parent then stops)."""
+    try:
+        if build_app is None:
+            from entrypoints.asgi import app
+        else:
+            app = build_app()
+        _run_loop(_serve(app, config, sockets, stop))
+    except ServiceError as exc:  # worded as the CLI words it (entrypoints/cli.py main)
+        what = "configuration error" if isinstance(exc, ConfigurationError) else exc.code
+        print(f"switchyard: {what}: {exc.message}", file=sys.stderr, flush=True)
+        sys.exit(2 if isinstance(exc, ConfigurationError) else 1)
 
 
 def _run_loop(main: Awaitable[None]) -> None:
@@ -153,14 +201,46 @@ async def _serve(app: Quart, config: Config, sockets: Sockets | None, stop: Proc
         except Exception:  # noqa: BLE001 - Hypercorn must still close up; the failure is logged
             _log.exception("shutdown_drain_failed")
 
+    failures = _StartupFailures(app)
     try:
         asgi = wrap_app(app, config.wsgi_max_body_size, "asgi")
         await worker_serve(asgi, config, sockets=sockets, shutdown_trigger=drained)
+    except LifespanFailureError:
+        failures.raise_known()
+        raise
     finally:
+        failures.close()
         if watcher is not None:
             watcher.cancel()
         for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
+
+
+class _StartupFailures(logging.Filter):
+    """Remembers a ``ServiceError`` that failed the app's start (Quart's ``got_serving_exception``) and keeps its
+    traceback out of the log: the error is raised again from ``_serve`` for the CLI to print in one line."""
+
+    def __init__(self, app: Quart) -> None:
+        super().__init__()
+        self._app = app
+        self.errors: list[ServiceError] = []
+        got_serving_exception.connect(self._remember, app, weak=False)
+        app.logger.addFilter(self)
+
+    def _remember(self, _sender: Quart, exception: BaseException, **_: object) -> None:
+        if isinstance(exception, ServiceError):
+            self.errors.append(exception)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and any(record.exc_info[1] is error for error in self.errors))
+
+    def raise_known(self) -> None:
+        if self.errors:
+            raise self.errors[0] from None
+
+    def close(self) -> None:
+        got_serving_exception.disconnect(self._remember, self._app)
+        self._app.logger.removeFilter(self)
 
 
 async def _watch(stop: ProcessEvent, stopping: asyncio.Event) -> None:

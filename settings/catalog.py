@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -74,14 +75,34 @@ def resolve_compatible(settings: Settings, environ: Mapping[str, str]) -> Settin
         if not entry.name or "/" in entry.name:
             raise ConfigurationError("providers.compatible", f"invalid vendor name {entry.name!r}")
         merged[entry.name] = entry
+    for name in ("openai", "anthropic", "gemini", "elevenlabs"):
+        _check_base_url(getattr(providers, f"{name}_base_url"), f"providers.{name}_base_url")
     resolved = []
     for vendor in merged.values():
         key = vendor.api_key or _legacy_key(providers, vendor.name)
         if key is None and vendor.api_key_env and environ.get(vendor.api_key_env):
             key = Secret(environ[vendor.api_key_env])
-        base_url = (environ.get(vendor.base_url_env) if vendor.base_url_env else None) or vendor.base_url
+        from_env = environ.get(vendor.base_url_env) if vendor.base_url_env else None
+        base_url = from_env or vendor.base_url
+        origin = vendor.base_url_env if from_env else f"providers.compatible[{vendor.name}].base_url"
+        _check_base_url(base_url or None, str(origin))
         resolved.append(attrs.evolve(vendor, api_key=key, base_url=base_url or None))
     return attrs.evolve(settings, providers=attrs.evolve(providers, compatible=tuple(resolved)))
+
+
+def _check_base_url(url: str | None, key: str) -> None:
+    """A vendor's base URL must be an absolute http(s) URL with a host (and a numeric port): caught at start, not at
+    the first request, where the SDK's error would name neither the vendor nor the setting."""
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, an unbalanced IPv6 bracket
+        port_ok = False
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigurationError(key, f"{url!r} is not an http(s) URL such as https://api.example.com/v1")
 
 
 def compatible_enabled(vendor: CompatibleProviderSettings) -> bool:

@@ -9,6 +9,7 @@ the key as the user would set it.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from domain.errors import ConfigurationError
 from settings.model import Settings
 from settings.secret import MASK, Secret
 
-__all__ = ["VENDOR_VARIABLES", "describe", "env_var_name", "load_settings", "masked_dict"]
+__all__ = ["VENDOR_VARIABLES", "describe", "env_var_name", "load_settings", "mask_url_password", "masked_dict"]
 
 _PREFIX: Final = "SWITCHYARD_"
 _ENVIRONMENTS_FILE: Final = Path(__file__).with_name("environments.toml")
@@ -43,6 +44,9 @@ VENDOR_VARIABLES: Final[Mapping[str, tuple[str, ...]]] = {
     "providers.groq_api_key": ("GROQ_API_KEY",),
     "providers.perplexity_api_key": ("PERPLEXITY_API_KEY",),
 }
+# The password of a URL's user info (``scheme://user:PASSWORD@host``, as SQLAlchemy reads it) or of its query.
+_URL_PASSWORD: Final = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@]*@")
+_QUERY_PASSWORD: Final = re.compile(r"(?P<head>[?&]password=)[^&]*", re.I)
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -226,15 +230,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     raw.setdefault("app", {})["env"] = env
     settings = _structure(raw)
     _check_required(required, provided, raw, env)
+    if "url" not in raw.get("database", {}):  # the embedded default lives under app.data_dir, not the working dir
+        default_url = Secret(f"sqlite+aiosqlite:///{settings.app.data_dir / 'switchyard.db'}")
+        settings = attrs.evolve(settings, database=attrs.evolve(settings.database, url=default_url))
     # [[providers.compatible]] merges over the built-in OpenAI-compatible vendors, and their key variables are read.
     from settings.catalog import resolve_compatible
 
     return resolve_compatible(settings, environ)
 
 
+def mask_url_password(url: str) -> str:
+    """``url`` with only its password masked: the host, database and user stay readable (``switchyard config``)."""
+    url = _URL_PASSWORD.sub(lambda m: f"{m['head']}:{MASK}@", url, count=1)
+    return _QUERY_PASSWORD.sub(lambda m: f"{m['head']}{MASK}", url)
+
+
 def masked_dict(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, every secret replaced by a mask (for ``switchyard config``)."""
+    """The effective settings as plain data, every secret replaced by a mask (for ``switchyard config``); the
+    database and Redis URLs show all but their password."""
     result: dict[str, Any] = _CONVERTER.unstructure(settings)
+    result["database"]["url"] = mask_url_password(settings.database.url.reveal())
+    if settings.redis.url is not None:
+        result["redis"]["url"] = mask_url_password(settings.redis.url.reveal())
     return result
 
 

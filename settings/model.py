@@ -17,6 +17,7 @@ __all__ = [
     "AppSettings",
     "AudioSettings",
     "AuthSettings",
+    "BreakerSettings",
     "CompatibleProviderSettings",
     "DatabaseSettings",
     "Environment",
@@ -25,9 +26,11 @@ __all__ = [
     "LoggingSettings",
     "MediaSettings",
     "ProvidersSettings",
+    "QuotasSettings",
     "RedisSettings",
     "Settings",
     "StreamingSettings",
+    "VideoSettings",
 ]
 
 Environment = Literal["local", "test", "staging", "production"]
@@ -55,6 +58,14 @@ class HttpSettings:
     trust_request_id: bool = True
     backlog: int = 2048  # the listen queue: Hypercorn's default of 100 refuses connections in bursts
     shutdown_grace_s: float = 3.0  # how long running streams may finish at shutdown before they are cancelled
+    # --- CORS (issue 15): origins whose pages may call the API (`*`, exact origins, or `http://localhost:*` for any
+    # port); empty sends no CORS headers. Local allows localhost pages; environments.toml empties it elsewhere.
+    cors_origins: tuple[str, ...] = ("http://localhost:*", "http://127.0.0.1:*")
+    cors_allow_credentials: bool = False  # cookies/HTTP auth; bearer tokens need none. Never with `*`.
+    cors_allow_methods: tuple[str, ...] = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    cors_allow_headers: tuple[str, ...] = ("*",)  # `*`: whatever request headers the browser asks to send
+    cors_expose_headers: tuple[str, ...] = ("X-Stream-ID", "X-Request-ID", "Retry-After", "Server-Timing")
+    cors_max_age_s: int = 600
 
 
 @frozen
@@ -78,12 +89,17 @@ class AuthSettings:
     metrics_require_auth: bool = False
     ws_auth_timeout_s: float = 5.0
     dev_token: bool = True
+    # --- stream tickets (issue 15): `?ticket=` for EventSource, which cannot send headers. Signed with
+    # stream_ticket_secret, else a key derived from jwt_secret, else a random per-process key (one process only).
+    stream_ticket_ttl_s: float = 300.0
+    stream_ticket_secret: Secret | None = None
 
 
 @frozen
 class DatabaseSettings:
     """The usage ledger's database (SQLAlchemy async)."""
 
+    # Unset: SQLite at <app.data_dir>/switchyard.db (settings.loader fills it in).
     url: Secret = field(factory=lambda: Secret("sqlite+aiosqlite:///var/switchyard.db"))
     pool_size: int = 5
     echo: bool = False
@@ -136,6 +152,7 @@ class ProvidersSettings:
     anthropic_base_url: str | None = None
     gemini_api_key: Secret | None = None
     gemini_base_url: str | None = None
+    gemini_api_version: str = "v1beta"  # the path's version segment; Gemini-compatible servers and new features use it
     elevenlabs_api_key: Secret | None = None
     elevenlabs_base_url: str | None = None
     groq_api_key: Secret | None = None
@@ -225,6 +242,61 @@ class AudioSettings:
     # audio (an hour).
     live_idle_timeout_s: float = 10.0
     live_max_seconds: float = 3600.0
+    # Voiced chat (issue 12, a chat request's `speech`): the answer is spoken in segments cut at sentence ends, at most
+    # this many characters, or once text waited this long; this many segments are synthesized at once.
+    voiced_segment_max_chars: int = 240
+    voiced_segment_max_wait_s: float = 0.4
+    voiced_parallelism: int = 2
+
+
+# --- video (issue 16): durable video jobs, polled by a worker loop in every serving process ----------------------
+@frozen
+class VideoSettings:
+    """Video jobs: the first poll ``poll_interval_s`` after submission, then backing off to ``poll_max_interval_s``;
+    a job is failed (``job_timeout``) ``max_job_s`` after it was submitted; a worker's lease on a job lasts
+    ``lease_s`` (renewed at each poll; a dead worker's jobs are taken over once it lapses); each process works on
+    at most ``worker_concurrency`` jobs at once (0: this process only serves the API)."""
+
+    poll_interval_s: float = 2.0
+    poll_max_interval_s: float = 20.0
+    max_job_s: float = 1800.0
+    lease_s: float = 60.0
+    worker_concurrency: int = 8
+
+
+# --- vendor health (issue 18): a circuit breaker per model, shared through Redis when redis.url is set ----------
+@frozen
+class BreakerSettings:
+    """Circuit breakers: a model is skipped after ``failure_threshold`` consecutive vendor failures, or an error rate of
+    ``error_rate_threshold`` over ``window_s`` with ``min_volume`` calls; ``open_s`` later ``half_open_probes`` probes
+    go through and the first success closes it again."""
+
+    enabled: bool = True
+    failure_threshold: int = 5
+    error_rate_threshold: float = 0.5
+    window_s: float = 60.0
+    min_volume: int = 20
+    open_s: float = 30.0
+    half_open_probes: int = 1
+
+
+# --- tenancy (issue 18): limits and budgets every customer gets unless its override (admin routes) says otherwise ---
+@frozen
+class QuotasSettings:
+    """Per-customer limits (unset: unlimited), enforced atomically in Redis when ``redis.url`` is set, else in this
+    process. A call reserves before any vendor call and is settled after; an unfinished reservation lapses after
+    ``reservation_ttl_s`` (renewed while its call runs). A request with no ``max_tokens`` is reserved as
+    ``default_output_tokens`` of output. Overrides are re-read every ``overrides_ttl_s``."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    concurrent_streams: int | None = None
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+    reservation_ttl_s: float = 60.0
+    default_output_tokens: int = 4096
+    overrides_ttl_s: float = 5.0
+    redis_prefix: str = "switchyard:quota:"
 
 
 @frozen
@@ -242,3 +314,6 @@ class Settings:
     limits: LimitsSettings = field(factory=LimitsSettings)
     media: MediaSettings = field(factory=MediaSettings)
     audio: AudioSettings = field(factory=AudioSettings)
+    video: VideoSettings = field(factory=VideoSettings)
+    breaker: BreakerSettings = field(factory=BreakerSettings)
+    quotas: QuotasSettings = field(factory=QuotasSettings)

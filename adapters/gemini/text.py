@@ -141,13 +141,21 @@ class GeminiTextProvider:
 
 
 def build_gemini_text_provider(
-    *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
+    *,
+    name: str,
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    connect_timeout_s: float,
+    api_version: str = "v1beta",
 ) -> GeminiTextProvider:
-    """The container's factory. google-genai takes one timeout, in milliseconds, for every phase of a request, so
-    ``connect_timeout_s`` cannot be applied separately; the overall ``timeout_s`` bounds the connect as well."""
+    """The text port alone (contract tests). google-genai takes one timeout, in milliseconds, for every phase of a
+    request, so ``connect_timeout_s`` cannot be applied separately; the overall ``timeout_s`` bounds the connect as
+    well. ``api_version``: the path's version segment (``v1beta`` by default, as ``vendor.py`` explains)."""
     del connect_timeout_s  # see the docstring: the SDK has a single timeout
     options = types.HttpOptions(
         base_url=base_url,
+        api_version=api_version,
         timeout=max(1, round(timeout_s * 1000)),
         retry_options=types.HttpRetryOptions(attempts=1),
         async_client_args={"transport": httpx2.AsyncHTTPTransport()},  # httpx2, not aiohttp: see vendor.py

@@ -14,14 +14,15 @@ from typing import Final
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.errors import DatabaseError
+from domain.errors import DatabaseError, ValidationError
 from ports.schema import SchemaMigrator
 
-__all__ = ["MIGRATIONS_DIR", "AlembicSchemaMigrator", "alembic_config", "schema_resource"]
+__all__ = ["MIGRATIONS_DIR", "AlembicSchemaMigrator", "alembic_config", "schema_resource", "why"]
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
@@ -40,13 +41,18 @@ class AlembicSchemaMigrator:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._where = engine.url.render_as_string(hide_password=True)  # for error messages: never the password
 
     async def _run(self, step: Callable[[Config], None], what: str) -> None:
         try:
             async with self._engine.begin() as connection:
                 await connection.run_sync(lambda sync: step(alembic_config(sync)))
+        except CommandError as exc:  # an unknown or ambiguous revision: the user's input, not the database
+            raise ValidationError("revision", str(exc)) from None
         except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseError("migrate", f"could not {what} the database schema") from exc
+            raise DatabaseError(
+                "migrate", f"could not {what} the database schema of {self._where}: {why(exc)}"
+            ) from exc
 
     async def upgrade(self, revision: str = "head") -> None:
         """Apply every migration up to ``revision``."""
@@ -62,7 +68,17 @@ class AlembicSchemaMigrator:
             async with self._engine.connect() as connection:
                 return await connection.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
         except (SQLAlchemyError, OSError) as exc:
-            raise DatabaseError("migrate", "could not read the schema revision") from exc
+            raise DatabaseError("migrate", f"could not read the schema revision of {self._where}: {why(exc)}") from exc
+
+
+def why(exc: BaseException) -> str:
+    """One line saying why the database failed, from the driver's own error (connection refused, unknown host, bad
+    password, missing database), without SQLAlchemy's statement and link: what a start-up failure prints."""
+    cause: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    while cause.__cause__ is not None and str(cause.__cause__).strip():  # the driver's error under its DB-API wrapper
+        cause = cause.__cause__
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    return f"{type(cause).__name__}: {text}"[:300]
 
 
 async def schema_resource(

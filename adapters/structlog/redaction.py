@@ -17,7 +17,7 @@ __all__ = ["REDACTED", "drop_websocket_noise", "redact_event", "redact_text", "s
 REDACTED: Final = "[REDACTED]"
 
 _SECRET_KEYS: Final = re.compile(
-    r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|credential|private[_-]?key|jwt)", re.I
+    r"(pass(word|wd)?|secret|token|api[_-]?key|authorization|cookie|credential|private[_-]?key|jwt|ticket)", re.I
 )
 _PATTERNS: Final = (
     # JWTs: three base64url segments, the first starting with {" encoded as eyJ.
@@ -29,7 +29,7 @@ _PATTERNS: Final = (
     re.compile(r"\bsk-ant-[A-Za-z0-9_-]{8,}"),
     re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),
     # key=value pairs in query strings or messages.
-    re.compile(r"(?i)\b(api[_-]?key|access_token|token|password|secret|key)=([^&\s\"']+)"),
+    re.compile(r"(?i)\b(api[_-]?key|access_token|token|password|secret|key|ticket)=([^&\s\"']+)"),
 )
 _URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
 _WS_NOISE: Final = re.compile(r"(connection (is )?closed|websocket.*(closed|disconnect)|ConnectionClosed)", re.I)

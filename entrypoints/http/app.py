@@ -11,20 +11,27 @@ import gc
 from dependency_injector.containers import Container
 from quart import Quart
 
-from entrypoints.http import auth, context, errors, shutdown, uploads
+from entrypoints.http import auth, context, cors, errors, shutdown, uploads
 from entrypoints.http.doors.anthropic import routes as anthropic_door
 from entrypoints.http.doors.openai import routes as openai_door
+from entrypoints.http.routes import admin_keys as admin_keys_routes
+from entrypoints.http.routes import admin_quotas as admin_quotas_routes
 from entrypoints.http.routes import chat as chat_routes
 from entrypoints.http.routes import docs, health
 from entrypoints.http.routes import embeddings as embeddings_routes
 from entrypoints.http.routes import images as images_routes
+from entrypoints.http.routes import live_transcription as live_transcription_routes
 from entrypoints.http.routes import media as media_routes
 from entrypoints.http.routes import metrics as metrics_routes
+from entrypoints.http.routes import model_health as model_health_routes
 from entrypoints.http.routes import models as models_routes
+from entrypoints.http.routes import playground as playground_routes
 from entrypoints.http.routes import speech as speech_routes
 from entrypoints.http.routes import streams as streams_routes
+from entrypoints.http.routes import tickets as tickets_routes
 from entrypoints.http.routes import transcriptions as transcriptions_routes
 from entrypoints.http.routes import usage as usage_routes
+from entrypoints.http.routes import videos as videos_routes
 from settings import Settings
 
 __all__ = ["create_app", "freeze_heap_after_start"]
@@ -47,22 +54,30 @@ def create_app(container: Container) -> Quart:
 
     context.install_request_context(app)
     shutdown.install_drain(app)  # what a stopping server finishes first (see entrypoints/serve.py)
+    cors.install_cors(app, settings.http)  # browser pages on other origins: preflights answered before auth
     auth.install_auth(app)
     errors.register_error_handlers(app)
     for blueprint in (health.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)
+    app.register_blueprint(playground_routes.blueprint)  # GET /playground: try the API in a browser
     app.register_blueprint(usage_routes.blueprint)
+    app.register_blueprint(admin_keys_routes.blueprint)  # /api/v1/admin/keys: API keys (admin)
+    app.register_blueprint(admin_quotas_routes.blueprint)  # /api/v1/admin/quotas: limits and budgets (admin)
+    app.register_blueprint(model_health_routes.blueprint)  # GET /api/v1/health/models: breakers (admin)
     app.register_blueprint(models_routes.blueprint)
     app.register_blueprint(chat_routes.blueprint)
     app.register_blueprint(embeddings_routes.blueprint)
     app.register_blueprint(images_routes.blueprint)
     app.register_blueprint(metrics_routes.blueprint)
     app.register_blueprint(streams_routes.blueprint)
+    app.register_blueprint(tickets_routes.blueprint)  # stream tickets: ?ticket= on the events route, for EventSource
     app.register_blueprint(media_routes.blueprint)
+    app.register_blueprint(videos_routes.blueprint)  # /api/v1/videos: durable video generation jobs
     app.register_blueprint(speech_routes.blueprint)
     # speech-to-text: its upload route takes bodies up to audio.max_upload_bytes (every other route keeps its limit)
     uploads.install_body_limits(app, transcriptions_routes.upload_limits(settings.audio.max_upload_bytes))
     app.register_blueprint(transcriptions_routes.blueprint)
+    app.register_blueprint(live_transcription_routes.blueprint)  # WS /api/v1/ws/transcribe: live speech-to-text
     app.register_blueprint(openai_door.blueprint)  # OpenAI's API under /v1 (entrypoints/http/doors/openai)
     app.register_blueprint(anthropic_door.blueprint)  # Anthropic's Messages API (entrypoints/http/doors/anthropic)
 

@@ -23,6 +23,7 @@ from openai import AsyncOpenAI
 
 from adapters.fake.embeddings import FakeEmbeddingProvider
 from adapters.gemini.embeddings import GeminiEmbeddingProvider, estimated_tokens
+from adapters.gemini.vendor import DEFAULT_API_VERSION as GEMINI_API_VERSION
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
@@ -50,7 +51,10 @@ def _openai(emulator: RunningEmulator, name: str) -> Built:
 
 def _gemini(emulator: RunningEmulator, name: str) -> Built:
     options = types.HttpOptions(
-        base_url=emulator.gemini_base_url, timeout=10_000, retry_options=types.HttpRetryOptions(attempts=1)
+        base_url=emulator.gemini_base_url,
+        api_version=GEMINI_API_VERSION,
+        timeout=10_000,
+        retry_options=types.HttpRetryOptions(attempts=1),
     )
     client = genai.Client(api_key="test-key", http_options=options)
     return GeminiEmbeddingProvider(client, name=name), client.aio.aclose

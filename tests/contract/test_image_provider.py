@@ -22,6 +22,7 @@ from PIL import Image
 
 from adapters.fake.images import FakeImageProvider
 from adapters.gemini.images import GeminiImageProvider
+from adapters.gemini.vendor import DEFAULT_API_VERSION as GEMINI_API_VERSION
 from adapters.openai.images import OpenAIImageProvider
 from domain.catalog import ModelSpec
 from domain.errors import ContentPolicyError, ProviderError, RateLimitError, ValidationError
@@ -82,6 +83,7 @@ def _genai_client(*, vertex: bool) -> Callable[[RunningEmulator, dict[str, str]]
         )
         if vertex:  # Vertex AI "express mode": an API key, no project (google-genai serves Imagen only there)
             return genai.Client(vertexai=True, api_key="test-key", http_options=options)
+        options.api_version = GEMINI_API_VERSION  # Gemini API mode: the version the adapter's builder sets
         return genai.Client(api_key="test-key", http_options=options)
 
     return build

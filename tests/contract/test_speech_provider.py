@@ -24,6 +24,7 @@ from openai import AsyncOpenAI
 from adapters.elevenlabs.speech import ElevenLabsSpeechProvider
 from adapters.fake.speech import CHARACTER_SECONDS, FakeSpeechProvider
 from adapters.gemini.speech import GeminiSpeechProvider
+from adapters.gemini.vendor import DEFAULT_API_VERSION as GEMINI_API_VERSION
 from adapters.openai.speech import OpenAISpeechProvider
 from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
@@ -92,6 +93,7 @@ def _elevenlabs(emulator: RunningEmulator, headers: dict[str, str]) -> AsyncElev
 def _gemini(emulator: RunningEmulator, headers: dict[str, str]) -> genai.Client:
     options = genai_types.HttpOptions(
         base_url=emulator.gemini_base_url,
+        api_version=GEMINI_API_VERSION,
         headers=headers,
         timeout=10_000,
         retry_options=genai_types.HttpRetryOptions(attempts=1),

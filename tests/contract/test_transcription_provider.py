@@ -23,6 +23,7 @@ from openai import AsyncOpenAI
 from adapters.elevenlabs.transcription import ElevenLabsTranscriptionProvider
 from adapters.fake.transcription import VOCABULARY, FakeTranscriptionProvider
 from adapters.gemini.transcription import GeminiTranscriptionProvider
+from adapters.gemini.vendor import DEFAULT_API_VERSION as GEMINI_API_VERSION
 from adapters.openai.transcription import OpenAITranscriptionProvider
 from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ValidationError
@@ -79,6 +80,7 @@ def _elevenlabs_client(emulator: RunningEmulator, headers: dict[str, str]) -> As
 def _genai_client(emulator: RunningEmulator, headers: dict[str, str]) -> genai.Client:
     options = genai_types.HttpOptions(
         base_url=emulator.gemini_base_url,
+        api_version=GEMINI_API_VERSION,
         headers=headers,
         timeout=10_000,
         retry_options=genai_types.HttpRetryOptions(attempts=1),

@@ -21,9 +21,11 @@ from tests.emulator import render_anthropic as anthropic
 from tests.emulator import render_gemini as gemini
 from tests.emulator import render_openai as openai
 from tests.emulator.embeddings import register_embedding_routes
+from tests.emulator.live_transcription import register_live_transcription_routes  # live stt
 from tests.emulator.scenario import SCENARIOS, Fault, Scenario
 from tests.emulator.speech import gemini_speech, register_speech_routes, wants_audio  # text-to-speech
 from tests.emulator.transcription import gemini_transcript, register_transcription_routes, wants_transcript  # stt
+from tests.emulator.video import register_video_routes  # video: Veo long-running operations
 from tests.emulator.wire import MALFORMED_FRAME, ErrorReply, Rendered
 
 __all__ = ["EmulatorState", "RecordedRequest", "create_emulator_app"]
@@ -202,6 +204,8 @@ def create_emulator_app(state: EmulatorState) -> Quart:
     @app.post("/<version>/models/<target>")
     async def generate_content(version: str, target: str) -> Response:
         model, _, method = target.partition(":")
+        if (wrong := gemini.wrong_version(version)) is not None:  # google-genai's default /v1 is the bug to catch
+            return _json(wrong)
         prepared = await prepare("gemini", model, gemini.gemini_error)
         if isinstance(prepared, Response):
             return prepared
@@ -228,6 +232,8 @@ def create_emulator_app(state: EmulatorState) -> Quart:
     images.register_image_routes(app, state)  # images: OpenAI Images API, Imagen :predict
     register_speech_routes(app, state)  # text-to-speech: OpenAI audio/speech, ElevenLabs stream and voices
     register_transcription_routes(app, state)  # speech-to-text: OpenAI audio/transcriptions, ElevenLabs
+    register_live_transcription_routes(app, state)  # live speech-to-text: OpenAI Realtime, ElevenLabs realtime
+    register_video_routes(app, state)  # video: Veo :predictLongRunning and :fetchPredictOperation (Vertex)
     return app
 
 

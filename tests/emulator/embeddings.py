@@ -43,7 +43,7 @@ __all__ = [
 
 OPENAI_MAX_INPUTS: Final = 2048
 GEMINI_MAX_REQUESTS: Final = 100
-GEMINI_VERSIONS: Final = frozenset(("v1", "v1beta"))
+GEMINI_VERSIONS: Final = frozenset(("v1beta",))  # as render_gemini.API_VERSION: the adapter must call /v1beta
 DEFAULT_LENGTH: Final = 16
 _MODEL_LENGTHS: Final = {
     "text-embedding-3-small": 1536,

@@ -8,12 +8,16 @@ and usage ride on the last chunk; the stream has no terminator, it ends when the
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Final
 
 from tests.emulator.scenario import CONTEXT_TOO_LONG_REASON, Fault, Scenario
 from tests.emulator.wire import LEAKY_KEY, ErrorReply, Rendered, sse
 
-__all__ = ["gemini_error", "gemini_error_event", "gemini_response", "gemini_stream"]
+__all__ = ["API_VERSION", "gemini_error", "gemini_error_event", "gemini_response", "gemini_stream", "wrong_version"]
+
+#: The one API version the emulator serves in Gemini API mode: the adapter must call it (its /v1 lacks newer features,
+#: and Gemini-compatible servers serve only /v1beta), so a client left on google-genai's default /v1 is refused.
+API_VERSION: Final = "v1beta"
 
 _FINISH = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
 
@@ -40,6 +44,14 @@ def gemini_error(fault: Fault) -> ErrorReply:
             return ErrorReply(503, _error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later."))
         case _:
             return ErrorReply(500, _error_body(500, "INTERNAL", "Internal error encountered."))
+
+
+def wrong_version(version: str) -> ErrorReply | None:
+    """The 404 Google answers for a path under an API version it does not serve here (``None``: the right one)."""
+    if version == API_VERSION:
+        return None
+    message = f"API version {version!r} is not served here: call /{API_VERSION}/models/..."
+    return ErrorReply(404, _error_body(404, "NOT_FOUND", message))
 
 
 def gemini_error_event() -> bytes:

@@ -43,7 +43,7 @@ class RunningEmulator:
 
     @property
     def gemini_base_url(self) -> str:
-        """google-genai adds ``/v1/`` itself."""
+        """google-genai adds ``/<api_version>/`` itself; the emulator serves ``v1beta`` only (render_gemini)."""
         return self.root_url
 
 

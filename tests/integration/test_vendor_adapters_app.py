@@ -154,7 +154,8 @@ async def test_emulator_answers_parse_in_each_sdks_own_helpers(emulator: Running
     assert [getattr(block, "input", None) for block in assembled.content] == [{"city": "Paris"}, {"tz": "Europe/Paris"}]
     await anthropic_client.close()
 
-    gemini_client = genai.Client(api_key="x", http_options=types.HttpOptions(base_url=emulator.gemini_base_url))
+    options = types.HttpOptions(base_url=emulator.gemini_base_url, api_version="v1beta")  # the emulator's only one
+    gemini_client = genai.Client(api_key="x", http_options=options)
     generated = await gemini_client.aio.models.generate_content(model="tools-parallel", contents="hi")
     assert [call.args for call in generated.function_calls or []] == [{"city": "Paris"}, {"tz": "Europe/Paris"}]
     await gemini_client.aio.aclose()

@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from attrs import frozen
 from dependency_injector.wiring import Provide, inject
-from quart import Blueprint, Response, request, websocket
+from quart import Blueprint, Quart, Response, request, websocket
+from quart.blueprints import BlueprintSetupState
 
 from domain.errors import MalformedRequestError, ServiceError, ValidationError
 from domain.streaming import StreamInfo
 from domain.types import CustomerId, StreamId
-from entrypoints.http.auth import current_auth, websocket_auth
+from entrypoints.http.auth import accept_ticket, current_auth, websocket_auth
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.errors import error_payload, ws_close_code_for
 from entrypoints.http.openapi import documented
+from entrypoints.http.routes.tickets import stream_reader
 from entrypoints.http.serialization import json_response, read_message
 from entrypoints.http.streaming import binary_frames_requested, send_json, sse_response, websocket_stream
 from services.streaming.manager import StreamingManager
@@ -55,9 +57,11 @@ class StreamView:
 
 @frozen
 class EventsQuery:
-    """Resume point: events after this seq (``Last-Event-ID`` wins when both are given)."""
+    """Resume point: events after this seq (``Last-Event-ID`` wins when both are given); ``ticket`` from
+    ``POST /api/v1/streams/{id}/ticket`` replaces the bearer token (for ``EventSource``)."""
 
     after: int | None = None
+    ticket: str | None = None
 
 
 def parse_cursor(last_event_id: str | None, after: str | None) -> int:
@@ -87,7 +91,12 @@ def parse_cursor(last_event_id: str | None, after: str | None) -> int:
 )
 async def stream_events(stream_id: str, manager: StreamingManager = Provide["streaming_manager"]) -> Response:
     after = parse_cursor(request.headers.get("Last-Event-ID"), request.args.get("after"))
-    return await sse_response(manager, StreamId(stream_id), current_auth().customer_id, after)
+    return await sse_response(manager, StreamId(stream_id), stream_reader(StreamId(stream_id)), after)
+
+
+@blueprint.record_once
+def _accept_tickets(state: BlueprintSetupState) -> None:
+    accept_ticket(cast(Quart, state.app), "streams.stream_events")  # ?ticket= for EventSource (routes/tickets.py)
 
 
 @blueprint.get("/api/v1/streams/<stream_id>")
