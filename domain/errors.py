@@ -26,6 +26,7 @@ __all__ = [
     "PayloadTooLargeError",
     "ProviderError",
     "ProviderTimeoutError",
+    "ProviderUnavailableError",
     "RateLimitError",
     "RequestValidationError",
     "ServiceError",
@@ -269,3 +270,16 @@ class ServiceUnavailableError(ServiceError):
 
     code = "service_unavailable"
     retryable = True
+
+
+class ProviderUnavailableError(ServiceUnavailableError):
+    """Every candidate model's circuit breaker is open: refused at once, without calling a vendor.
+
+    ``retry_after`` (seconds) is when the first of them may be tried again; it becomes ``Retry-After``."""
+
+    code = "provider_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float, models: Sequence[str]) -> None:
+        super().__init__(message, context={"retry_after": retry_after, "models": list(models)})
+        self.retry_after = retry_after
+        self.models = list(models)

@@ -30,6 +30,7 @@ from domain.errors import (
     PayloadTooLargeError,
     ProviderError,
     ProviderTimeoutError,
+    ProviderUnavailableError,
     RateLimitError,
     RequestValidationError,
     ServiceError,
@@ -38,6 +39,7 @@ from domain.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from domain.quotas import QuotaExceededError
 from entrypoints.http.envelope import ApiResponse, ErrorBody, current_meta
 from entrypoints.http.serialization import json_response
 
@@ -49,6 +51,7 @@ __all__ = [
     "error_payload",
     "error_response",
     "mapping_for",
+    "quota_headers",
     "register_error_handlers",
     "status_for",
     "ws_close_code_for",
@@ -85,6 +88,7 @@ ERROR_TABLE: Final[dict[type[ServiceError], ErrorMapping]] = {
     StreamingError: ErrorMapping(500, 1011),
     ProviderError: ErrorMapping(502, 4502),
     ServiceUnavailableError: ErrorMapping(503, 1013),
+    ProviderUnavailableError: ErrorMapping(503, 1013),
     DatabaseError: ErrorMapping(503, 1013),
     ProviderTimeoutError: ErrorMapping(504, 4504),
 }
@@ -135,14 +139,33 @@ def api_error(error: ServiceError, *, status: int | None = None) -> ApiResponse[
 
 def error_headers(error: ServiceError, status: int) -> dict[str, str]:
     """The headers an error response carries whatever its body: ``WWW-Authenticate`` on a 401, ``Retry-After`` on a
-    rate limit whose wait is known."""
+    rate limit whose wait is known and on every model's circuit being open."""
     headers: dict[str, str] = {}
     if status == 401:
         description = error.message.replace('"', "'")
         headers["WWW-Authenticate"] = f'Bearer error="invalid_token", error_description="{description}"'
-    if isinstance(error, RateLimitError) and error.retry_after is not None:
+    if isinstance(error, RateLimitError | ProviderUnavailableError) and error.retry_after is not None:
         headers["Retry-After"] = str(max(0, math.ceil(error.retry_after)))
+    headers.update(quota_headers(error))
     return headers
+
+
+def quota_headers(error: ServiceError) -> dict[str, str]:
+    """``X-RateLimit-Limit/Remaining/Reset`` (reset in seconds) of a customer limit or budget that refused a call; the
+    context names which limit (``limit``), budgets count USD."""
+    if not isinstance(error, QuotaExceededError):
+        return {}
+    context = error.context
+    return {
+        "X-RateLimit-Limit": _number(context["allowed"]),
+        "X-RateLimit-Remaining": _number(context["remaining"]),
+        "X-RateLimit-Reset": str(context["reset_s"]),
+    }
+
+
+def _number(value: float) -> str:
+    """A count as an integer, an amount of USD to the 1e-8 it is counted in (never exponent notation)."""
+    return str(value) if isinstance(value, int) else f"{value:.8f}".rstrip("0").rstrip(".")
 
 
 def error_response(error: ServiceError) -> Response:
