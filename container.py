@@ -466,7 +466,7 @@ class Container(containers.DeclarativeContainer):
         JobStreams, streaming_manager, silence_s=settings.provided.video.max_job_s
     )
     video_accounts: providers.Provider[JobAccounts] = providers.Singleton(
-        JobAccounts, attempt_runner, usage_ledger, metrics
+        JobAccounts, attempt_runner, metered_ledger, metrics
     )
     video_service: providers.Provider[VideoService] = providers.Singleton(
         VideoService, attempt_runner, video_jobs, video_streams, media_store, video_accounts

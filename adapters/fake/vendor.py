@@ -8,6 +8,7 @@ from adapters.fake.live_transcription import FakeLiveTranscriptionProvider
 from adapters.fake.speech import FakeSpeechProvider
 from adapters.fake.text import FakeTextProvider
 from adapters.fake.transcription import FakeTranscriptionProvider
+from adapters.fake.video import FakeVideoProvider
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.live_transcription import LIVE_STT_PORT
@@ -15,6 +16,7 @@ from ports.providers import VendorProviders
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
+from ports.video import VIDEO_PORT
 
 __all__ = ["build_fake_providers"]
 
@@ -29,6 +31,7 @@ def build_fake_providers(name: str = "fake") -> VendorProviders:
             IMAGE_PORT: FakeImageProvider(name=name),
             STT_PORT: FakeTranscriptionProvider(name=name),
             TTS_PORT: FakeSpeechProvider(name=name),
+            VIDEO_PORT: FakeVideoProvider(name=name),
             LIVE_STT_PORT: FakeLiveTranscriptionProvider(name=name),
         },
     )

@@ -14,6 +14,7 @@ from adapters.gemini.images import GeminiImageProvider
 from adapters.gemini.speech import GeminiSpeechProvider
 from adapters.gemini.text import GeminiTextProvider
 from adapters.gemini.transcription import GeminiTranscriptionProvider
+from adapters.gemini.video import GeminiVideoProvider
 from domain.errors import ConfigurationError
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
@@ -21,6 +22,7 @@ from ports.providers import PortKey, VendorProviders
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
+from ports.video import VIDEO_PORT
 
 __all__ = ["DEFAULT_API_VERSION", "build_gemini_providers", "checked_api_version"]
 
@@ -68,5 +70,6 @@ def build_gemini_providers(
         IMAGE_PORT: GeminiImageProvider(client, name=name),
         STT_PORT: GeminiTranscriptionProvider(client, name=name),
         TTS_PORT: GeminiSpeechProvider(client, name=name),
+        VIDEO_PORT: GeminiVideoProvider(client, name=name),
     }
     return VendorProviders(name, served, client.aio.aclose)

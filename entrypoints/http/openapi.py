@@ -66,6 +66,8 @@ class OperationDoc:
     description: str = ""
     headers: tuple[str, ...] = field(default=())
     wire: WireFormat | None = None
+    success: int = 200
+    """The status of a successful answer (202 for work accepted to run later)."""
 
 
 def documented(
@@ -80,6 +82,7 @@ def documented(
     description: str = "",
     headers: Sequence[str] = (),
     wire: WireFormat | None = None,
+    success: int = 200,
 ) -> Callable[[F], F]:
     """Attach an ``OperationDoc`` to a view function (place it under ``@inject``).
 
@@ -96,6 +99,7 @@ def documented(
         description=description,
         headers=tuple(headers),
         wire=wire,
+        success=success,
     )
 
     def decorate(func: F) -> F:
@@ -238,7 +242,7 @@ def build_spec(
         if is_ws:
             op["responses"] = _ws_responses(path, api_prefix, error_ref)
         else:
-            op["responses"]["200"] = ok
+            op["responses"][str(doc.success)] = ok
             failure = ("error envelope", error_ref) if doc.wire is None else ("error", ref_of[id(doc.wire.error)])
             for status in doc.errors:
                 op["responses"][str(status)] = {"description": failure[0], "content": _json(failure[1])}

@@ -132,6 +132,13 @@ async def drain(app: Quart) -> None:
     settings: Settings = container.settings()
     grace_s = float(settings.http.shutdown_grace_s)
     _log.info("shutdown_draining", grace_s=grace_s, deliveries=state.deliveries)
+    if container.video_worker.initialized:
+        # Hand the video jobs back first: their progress streams then end now (a new holder resumes the jobs), not
+        # after the whole grace as cancelled producers.
+        worker = container.video_worker()
+        if inspect.isawaitable(worker):
+            worker = await worker
+        await worker.stop()
     if container.streaming_manager.initialized:  # never start the manager just to stop it
         manager = container.streaming_manager()
         if inspect.isawaitable(manager):
