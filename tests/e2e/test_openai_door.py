@@ -1,14 +1,16 @@
 """The OpenAI front door, with the official ``openai`` SDK as the client of a real ``switchyard serve``: chat (whole,
-streamed, tools, structured output, usage), embeddings, images, models and each error class the SDK raises. Where
-the native API serves the same scenario, the content is the same."""
+streamed, tools, structured output, usage), embeddings, images, speech, transcriptions, models and each error class
+the SDK raises. Where the native API serves the same scenario, the content is the same."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, cast
 
+import av
 import httpx
 import openai
 import pytest
@@ -18,6 +20,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionToolParam
 from pydantic import BaseModel
 
 from tests.support.app import auth_headers, mint
+from tests.support.audio_clips import encoded, tone_wav
 from tests.support.server import RunningServer, running_server
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -398,3 +401,92 @@ def test_a_failure_mid_stream_raises_after_the_text_so_far(client: OpenAI) -> No
         collect_text(iter(stream), received)
     assert "".join(received) == "one two"
     assert caught.value.code == "provider_error"
+
+
+# --- audio -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("response_format", "muxer", "codec"),
+    [("mp3", "mp3", "mp3float"), ("wav", "wav", "pcm_s16le"), ("opus", "ogg", "opus")],
+)
+def test_speech_streams_audio_that_decodes(
+    client: OpenAI, tmp_path: Path, response_format: str, muxer: str, codec: str
+) -> None:
+    """The SDK's streaming response writes a file PyAV decodes in the asked format, with a non-zero duration."""
+    target = tmp_path / f"speech.{response_format}"
+    with client.audio.speech.with_streaming_response.create(
+        model="fake/speech",
+        input="hello through the door",
+        voice="nova",
+        response_format=cast(Any, response_format),
+        speed=1.0,
+    ) as response:
+        assert response.headers["X-Switchyard-Model"] == "fake/speech"
+        response.stream_to_file(target)
+    with av.open(str(target)) as container:
+        stream = container.streams.audio[0]
+        assert (container.format.name, stream.codec_context.name) == (muxer, codec)
+        seconds = sum(frame.samples for frame in container.decode(stream)) / stream.rate
+    assert seconds > 0.5
+
+
+def test_transcription_json_text_and_verbose(client: OpenAI) -> None:
+    """json answers the text and the billed seconds; text a plain string; verbose_json segments (and words)."""
+    clip = ("clip.mp3", encoded(tone_wav(1.5), "mp3"), "audio/mpeg")
+    plain = client.audio.transcriptions.create(file=clip, model="fake/transcribe")
+    assert plain.text
+    assert plain.usage is not None
+    assert plain.usage.type == "duration"
+    assert plain.usage.seconds == pytest.approx(1.5, abs=0.1)
+    text = client.audio.transcriptions.create(file=clip, model="fake-stt", response_format="text")
+    assert isinstance(text, str)
+    assert text.strip() == plain.text
+    verbose = client.audio.transcriptions.create(
+        file=clip, model="fake/transcribe", response_format="verbose_json", timestamp_granularities=["word", "segment"]
+    )
+    assert verbose.text == plain.text
+    assert verbose.duration == pytest.approx(1.5, abs=0.1)
+    assert verbose.segments
+    assert verbose.segments[-1].end <= verbose.duration + 0.01
+    assert verbose.words
+    assert len(verbose.words) == len(plain.text.split())
+    segments_only = client.audio.transcriptions.create(
+        file=clip, model="fake/transcribe", response_format="verbose_json"
+    )
+    assert segments_only.segments
+    assert segments_only.words is None
+
+
+def test_audio_errors_are_the_sdk_exceptions(client: OpenAI) -> None:
+    """An unknown model is NotFoundError; a file that is not audio, an unserved format and a bad voice are
+    BadRequestError naming the parameter."""
+    clip = ("clip.wav", tone_wav(0.5), "audio/wav")
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.audio.transcriptions.create(file=clip, model="nobody/nothing")
+    assert (missing.value.code, missing.value.param) == ("model_not_found", "model")
+    with pytest.raises(openai.NotFoundError):
+        client.audio.speech.create(model="nobody/nothing", input="hi", voice="alloy")
+    with pytest.raises(openai.BadRequestError) as not_audio:
+        client.audio.transcriptions.create(file=("notes.txt", b"just text", "text/plain"), model="fake/transcribe")
+    assert not_audio.value.param == "file"
+    with pytest.raises(openai.BadRequestError) as undecodable:
+        client.audio.transcriptions.create(file=("clip.wav", b"RIFF not really", "audio/wav"), model="fake/transcribe")
+    assert undecodable.value.param == "file"
+    with pytest.raises(openai.BadRequestError) as subtitles:
+        client.audio.transcriptions.create(file=clip, model="fake/transcribe", response_format="srt")
+    assert subtitles.value.param == "response_format"
+    with pytest.raises(openai.BadRequestError) as voice:
+        client.audio.speech.create(model="fake/speech", input="hi", voice=cast(Any, "nobody"))
+    assert voice.value.param == "voice"
+
+
+def test_a_transcription_upload_may_exceed_the_json_body_limit(client: OpenAI) -> None:
+    """A 1.9 MB WAV (over limits.max_body_bytes, 1 MB) is transcribed through the door, as on the native route."""
+    clip = tone_wav(60.0)
+    assert len(clip) > 1024 * 1024 + 64 * 1024
+    answer = client.audio.transcriptions.create(file=("long.wav", clip, "audio/wav"), model="fake/transcribe")
+    assert answer.text
+    assert answer.usage is not None
+    assert answer.usage.type == "duration"
+    assert answer.usage.seconds == pytest.approx(60.0, abs=0.1)

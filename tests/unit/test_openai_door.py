@@ -10,17 +10,32 @@ from typing import Any
 import pytest
 
 from domain.chat import ContentPart, ResponseFormat, ToolChoice
-from domain.errors import MalformedRequestError, NotFoundError, RateLimitError, ValidationError
+from domain.errors import (
+    MalformedRequestError,
+    NotFoundError,
+    RateLimitError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+from domain.speech import SpeechRequest
 from domain.streaming import StreamEvent
+from domain.transcription import Segment, Transcription, TranscriptionRequest, TranscriptionUsage, Word
 from domain.types import StreamId
+from entrypoints.http.doors.openai.audio import (
+    renamed_refusal,
+    speech_request,
+    transcript_answer,
+    transcription_request,
+)
 from entrypoints.http.doors.openai.body import convert
 from entrypoints.http.doors.openai.chat import chat_request
 from entrypoints.http.doors.openai.chunks import ChunkWriter
 from entrypoints.http.doors.openai.embeddings import embedding_request, float32_base64
-from entrypoints.http.doors.openai.errors import openai_error, stream_error
+from entrypoints.http.doors.openai.errors import door_status, openai_error, stream_error
 from entrypoints.http.doors.openai.responses import responses_chat_request
 from entrypoints.http.doors.openai.responses_stream import ResponseEventWriter
 from entrypoints.http.doors.openai.wire import OpenAIChatRequest, OpenAIEmbeddingRequest
+from entrypoints.http.doors.openai.wire_audio import OpenAISpeechRequest
 from entrypoints.http.doors.openai.wire_responses import OpenAIResponsesRequest
 
 STREAM = StreamId("st_test")
@@ -237,3 +252,85 @@ def test_a_length_cut_response_is_incomplete() -> None:
     assert name == "response.incomplete"
     assert data["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     assert data["response"]["output"][0]["content"][0]["text"] == "Hi"
+
+
+# --- audio -----------------------------------------------------------------------------------------------------------
+
+
+def test_speech_body_becomes_the_domain_request_and_unserved_formats_name_the_parameter() -> None:
+    """response_format is the domain's format (mp3 by default); an unknown format or SSE streaming is a 400."""
+    body = convert({"model": "fake/speech", "input": "hi", "voice": "nova", "speed": 1.5, "x": 1}, OpenAISpeechRequest)
+    assert speech_request(body) == SpeechRequest(model="fake/speech", input="hi", voice="nova", format="mp3", speed=1.5)
+    pcm = convert({"model": "m", "input": "hi", "response_format": "pcm"}, OpenAISpeechRequest)
+    assert speech_request(pcm).format == "pcm"
+    for fields, param in (({"response_format": "ogg"}, "response_format"), ({"stream_format": "sse"}, "stream_format")):
+        with pytest.raises(MalformedRequestError) as caught:
+            speech_request(convert({"model": "m", "input": "hi", **fields}, OpenAISpeechRequest))
+        assert openai_error(caught.value, 400).param == param
+
+
+def form(**fields: str | list[str]) -> tuple[TranscriptionRequest, str]:
+    values = {name: value if isinstance(value, list) else [value] for name, value in fields.items()}
+    return transcription_request(values, audio=b"RIFF", filename="a.wav", content_type="audio/wav")
+
+
+def test_transcription_form_maps_formats_to_timestamps() -> None:
+    """json and text ask no timings; verbose_json segments, with word granularity words; unknown fields ignored."""
+    request, answer = form(model="fake/transcribe", language="en", temperature="0.2")
+    assert (request.timestamps, request.language, answer) == ("none", "en", "json")
+    assert form(model="m", response_format="text")[0].timestamps == "none"
+    assert form(model="m", response_format="verbose_json")[0].timestamps == "segment"
+    words = form(model="m", response_format="verbose_json", **{"timestamp_granularities[]": ["segment", "word"]})
+    assert words[0].timestamps == "word"
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({}, "model"),
+        ({"model": "m", "response_format": "srt"}, "response_format"),
+        ({"model": "m", "stream": "true"}, "stream"),
+        ({"model": "m", "timestamp_granularities[]": "word"}, "timestamp_granularities"),
+        (
+            {"model": "m", "response_format": "verbose_json", "timestamp_granularities[]": "char"},
+            "timestamp_granularities",
+        ),
+    ],
+)
+def test_what_the_transcription_door_cannot_serve_is_a_400_naming_it(fields: dict[str, str], param: str) -> None:
+    """A missing model, subtitles, streaming and granularities without verbose_json each name the parameter."""
+    with pytest.raises(MalformedRequestError) as caught:
+        form(**fields)
+    assert openai_error(caught.value, 400).param == param
+
+
+def test_transcript_answers_in_each_format() -> None:
+    """text ends with a newline; json has the billed seconds; verbose_json segments with ids and words."""
+    transcription = Transcription(
+        model="fake/transcribe",
+        text="hello there",
+        language="en",
+        duration_s=1.5,
+        usage=TranscriptionUsage(audio_seconds=1.5, cost_usd=None),
+        segments=[Segment(0.0, 1.5, "hello there")],
+        words=[Word(0.0, 0.7, "hello"), Word(0.7, 1.5, "there")],
+    )
+    assert transcript_answer(transcription, "text") == (b"hello there\n", "text/plain; charset=utf-8")
+    body, media_type = transcript_answer(transcription, "json")
+    assert (json.loads(body), media_type) == (
+        {"text": "hello there", "usage": {"seconds": 1.5, "type": "duration"}},
+        "application/json",
+    )
+    verbose = json.loads(transcript_answer(transcription, "verbose_json")[0])
+    assert (verbose["language"], verbose["duration"], verbose["task"]) == ("en", 1.5, "transcribe")
+    assert [(s["id"], s["start"], s["end"], s["text"]) for s in verbose["segments"]] == [(0, 0.0, 1.5, "hello there")]
+    assert [w["word"] for w in verbose["words"]] == ["hello", "there"]
+
+
+def test_errors_name_the_upload_field_and_415_422_are_400() -> None:
+    """A refused file type names ``file``; the door answers 415 and 422 as 400, other statuses as they are."""
+    error = UnsupportedMediaTypeError("file: expected audio", context={"field": "file"})
+    assert openai_error(error, 400).param == "file"
+    assert [door_status(s) for s in (400, 404, 413, 415, 422, 429)] == [400, 404, 413, 400, 400, 429]
+    renamed = renamed_refusal(ValidationError("timestamps", "openai/gpt-4o-transcribe gives no timestamps"))
+    assert openai_error(renamed, 400).param == "response_format"

@@ -29,7 +29,7 @@ from entrypoints.http.shutdown import current_drain
 from services.attempts import Caller
 from services.speech import SpeechService, SpeechStream
 
-__all__ = ["VoicesQuery", "blueprint"]
+__all__ = ["VoicesQuery", "audio_body", "audio_headers", "blueprint"]
 
 blueprint = Blueprint("speech", __name__)
 _ERRORS: Final = (400, 401, 404, 413, 415, 422, 429, 502, 503, 504)
@@ -57,7 +57,7 @@ def _max_body() -> int:
     return int(limit or 1024 * 1024)
 
 
-def _headers(stream: SpeechStream) -> dict[str, str]:
+def audio_headers(stream: SpeechStream) -> dict[str, str]:
     meta = stream.meta()
     headers = {
         "Cache-Control": "no-store",
@@ -74,7 +74,7 @@ def _headers(stream: SpeechStream) -> dict[str, str]:
     return headers
 
 
-async def _body(stream: SpeechStream, send_timeout_s: float) -> AsyncIterator[bytes]:
+async def audio_body(stream: SpeechStream, send_timeout_s: float) -> AsyncIterator[bytes]:
     """The audio chunks, each write bounded by ``send_timeout_s``; the vendor call ends with the body."""
     # Quart iterates the body in the task that writes to the socket, so cancelling it aborts a stuck write.
     task = asyncio.current_task()
@@ -111,7 +111,10 @@ async def speech(
     caller = Caller(current_auth().customer_id, str(getattr(g, "request_id", "") or ""))
     stream = await service.start(body, caller)  # returns with the first chunk in hand, or raises (an envelope)
     response = Response(
-        _body(stream, float(send_timeout_s)), status=200, content_type=stream.content_type, headers=_headers(stream)
+        audio_body(stream, float(send_timeout_s)),
+        status=200,
+        content_type=stream.content_type,
+        headers=audio_headers(stream),
     )
     response.timeout = None  # a clip has no overall deadline; each write has one
     return response

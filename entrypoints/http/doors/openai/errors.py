@@ -3,10 +3,10 @@
 The status of each error comes from the one error table (``entrypoints.http.errors``), so the SDK raises the exception
 class that status maps to (400 ``BadRequestError``, 401 ``AuthenticationError``, 404 ``NotFoundError``, 429
 ``RateLimitError`` with ``Retry-After``, 5xx ``InternalServerError`` ...); only the body differs from the envelope,
-and one status: OpenAI answers every invalid request with 400 (never 422), so the table's 422 is a 400 here, and
-clients catching ``BadRequestError`` catch it. The handlers are scoped to the door's blueprint, so the native routes
-keep theirs. An error that ends a stream becomes the same body on a ``data:`` line, which the SDK raises as
-``APIError``.
+and two statuses: OpenAI answers every invalid request with 400 (never 422 or 415: a file that is not audio is a
+400), so the table's 422 and 415 are a 400 here, and clients catching ``BadRequestError`` catch them. The handlers
+are scoped to the door's blueprint, so the native routes keep theirs. An error that ends a stream becomes the same
+body on a ``data:`` line, which the SDK raises as ``APIError``.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _param_of(error: ServiceError) -> str | None:
         return _PATH_START.sub("", error.field) or None
     if isinstance(error, NotFoundError | CapabilityError) and "model" in error.context:
         return "model"
-    return None
+    field = error.context.get("field")  # e.g. the upload's ``file`` of a 415 or 413
+    return field if isinstance(field, str) else None
 
 
 def openai_error(error: ServiceError, status: int) -> OpenAIError:
@@ -87,8 +88,9 @@ def _response(error: OpenAIError, status: int, headers: Mapping[str, str] | None
 
 
 def door_status(status: int) -> int:
-    """The table's status as OpenAI would send it: 422 (a value the rules refuse) is OpenAI's 400."""
-    return 400 if status == 422 else status
+    """The table's status as OpenAI would send it: 422 (a value the rules refuse) and 415 (a body or file of the
+    wrong type) are OpenAI's 400."""
+    return 400 if status in (415, 422) else status
 
 
 def _service_error_response(error: ServiceError) -> Response:

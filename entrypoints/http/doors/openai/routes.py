@@ -1,4 +1,4 @@
-"""Blueprint: the OpenAI front door under ``/v1`` (Chat Completions, Responses, Models, Embeddings, Images).
+"""Blueprint: the OpenAI front door under ``/v1`` (Chat Completions, Responses, Models, Embeddings, Images, Audio).
 
 Each view reads OpenAI's body, translates it to the domain request, calls the same service as the native route and
 translates the answer back; errors are OpenAI's error body (``errors.install_error_handlers``). Bearer auth is the
@@ -8,13 +8,24 @@ app's (``/v1/`` is a protected prefix), so a Switchyard token works as the SDK's
 from __future__ import annotations
 
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import msgspec
 from dependency_injector.wiring import Provide, inject
-from quart import Blueprint, Response, request
+from quart import Blueprint, Quart, Response, request
+from quart.blueprints import BlueprintSetupState
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from domain.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+from entrypoints.http import uploads
 from entrypoints.http.auth import current_auth
+from entrypoints.http.doors.openai.audio import (
+    TRANSCRIPT_FORMATS,
+    renamed_refusal,
+    speech_request,
+    transcript_answer,
+    transcription_request,
+)
 from entrypoints.http.doors.openai.body import read_wire
 from entrypoints.http.doors.openai.chat import chat_request, completion
 from entrypoints.http.doors.openai.chunks import ChunkWriter
@@ -35,13 +46,18 @@ from entrypoints.http.doors.openai.wire import (
     OpenAIModel,
     OpenAIModelList,
 )
+from entrypoints.http.doors.openai.wire_audio import OpenAISpeechRequest, OpenAITranscriptionVerbose
 from entrypoints.http.doors.openai.wire_responses import OpenAIResponse, OpenAIResponsesRequest
 from entrypoints.http.openapi import WireFormat, documented
+from entrypoints.http.routes import speech as speech_route
+from entrypoints.http.routes import transcriptions as transcriptions_route
 from entrypoints.http.routes.chat import caller
 from services.chat import ChatService
 from services.embeddings import EmbeddingService
 from services.images import ImageService
 from services.registry import ProviderRegistry
+from services.speech import SpeechService
+from services.transcription import TranscriptionService
 
 __all__ = ["blueprint"]
 
@@ -50,7 +66,18 @@ install_error_handlers(blueprint)
 
 _WIRE: Final = WireFormat(error=OpenAIErrorBody)
 _TAGS: Final = ("openai",)
-_ERRORS: Final = (400, 401, 404, 413, 415, 422, 429, 502, 503, 504)
+_ERRORS: Final = (400, 401, 404, 413, 429, 502, 503, 504)  # 415 and 422 are OpenAI's 400 (errors.door_status)
+TRANSCRIPTIONS_PATH: Final = "/v1/audio/transcriptions"
+
+
+@blueprint.record_once
+def _allow_uploads(state: BlueprintSetupState) -> None:
+    """The transcription upload may be as large as on the native route (``audio.max_upload_bytes`` plus the form):
+    Quart fixes a request's body limit when it creates the request, from its path (see ``uploads``)."""
+    app = cast(Quart, state.app)
+    settings = app.extensions["container"].settings()
+    native = transcriptions_route.upload_limits(settings.audio.max_upload_bytes)[transcriptions_route.PATH]
+    uploads.install_body_limits(app, {TRANSCRIPTIONS_PATH: native})
 
 
 def _json(obj: Any) -> Response:
@@ -181,3 +208,90 @@ async def generate_images(service: ImageService = Provide["image_service"]) -> R
     b64_json = body.response_format == "b64_json"
     created = int(time.time())
     return _json(images_response(result.generation, created=created, base_url=request.host_url, b64_json=b64_json))
+
+
+@blueprint.post("/v1/audio/speech")
+@inject
+@documented(
+    "OpenAI Audio speech: the audio bytes, streamed as the vendor produces them",
+    request=OpenAISpeechRequest,
+    tags=_TAGS,
+    errors=_ERRORS,
+    wire=_WIRE,
+    description=(
+        "`model` is a Switchyard text-to-speech model; `voice` may be left out where the model has a default. "
+        "`response_format` is mp3 (default), opus, aac, flac, wav or pcm (24 kHz 16-bit little-endian mono). The "
+        "answer is the audio itself with chunked transfer, its first chunk sent as soon as the vendor's arrived; "
+        "errors before it are OpenAI's error body, a vendor failure after it ends the audio early. Only "
+        "`stream_format: audio` is served. The `X-Switchyard-*` headers are the native route's."
+    ),
+)
+async def speech(
+    service: SpeechService = Provide["speech_service"],
+    send_timeout_s: float = Provide["settings.provided.streaming.send_timeout_s"],
+) -> Response:
+    body = await read_wire(OpenAISpeechRequest)
+    who = caller(current_auth().customer_id)
+    stream = await service.start(speech_request(body), who)  # returns with the first chunk in hand, or raises
+    # The native route's body and headers, so both doors stream and bill audio alike (one mechanism, style 17).
+    audio = speech_route.audio_body(stream, float(send_timeout_s))
+    response = Response(audio, status=200, content_type=stream.content_type, headers=speech_route.audio_headers(stream))
+    response.timeout = None  # a clip has no overall deadline; each write has one
+    return response
+
+
+async def _read_transcription_form(max_upload_bytes: int) -> tuple[dict[str, list[str]], bytes, str, str]:
+    """The text fields (each name's values), and the file's bytes, name and type."""
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaTypeError(
+            f"expected Content-Type multipart/form-data, got {request.mimetype or 'none'}",
+            context={"content_type": request.mimetype, "field": "file"},
+        )
+    limit = max_upload_bytes + transcriptions_route.FORM_ALLOWANCE
+    too_large = PayloadTooLargeError(max_upload_bytes)
+    too_large.message = f"file: the upload is larger than the limit of {max_upload_bytes} bytes"
+    too_large.context["field"] = "file"
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        form = await request.form
+        files = await request.files
+    except RequestEntityTooLarge:
+        raise too_large from None
+    upload = files.get("file")
+    if upload is None:
+        raise ValidationError("file", "is required: the audio as a multipart file part")
+    fields = {name: form.getlist(name) for name in form}
+    return fields, upload.read(), upload.filename or "audio", upload.mimetype or ""
+
+
+@blueprint.post(TRANSCRIPTIONS_PATH)
+@inject
+@documented(
+    "OpenAI Audio transcriptions: the text of an uploaded audio file (json, text or verbose_json)",
+    response=OpenAITranscriptionVerbose,
+    tags=_TAGS,
+    errors=_ERRORS,
+    wire=_WIRE,
+    description=(
+        "A `multipart/form-data` body as the SDK sends it: `file`, `model` (a Switchyard speech-to-text model), and "
+        "optionally `language`, `prompt`, `response_format` (" + ", ".join(TRANSCRIPT_FORMATS) + "; srt and vtt "
+        "are refused naming it) and, with verbose_json, `timestamp_granularities[]` (segment, word). The file is "
+        "judged as on `POST /api/v1/audio/transcriptions` (not audio, empty or undecodable: 400 naming `file`; "
+        "over `audio.max_upload_bytes`: 413). `usage.seconds` is the decoded length that is billed; verbose_json's "
+        "`language` is the ISO-639-1 code."
+    ),
+)
+async def transcriptions(service: TranscriptionService = Provide["transcription_service"]) -> Response:
+    fields, audio, filename, content_type = await _read_transcription_form(service.max_upload_bytes)
+    upload, response_format = transcription_request(fields, audio=audio, filename=filename, content_type=content_type)
+    who = caller(current_auth().customer_id)
+    try:
+        result = await service.transcribe(upload, who)
+    except ValidationError as exc:
+        raise renamed_refusal(exc) from None
+    payload, media_type = transcript_answer(result.response, response_format)
+    headers = {"X-Switchyard-Model": result.response.model}
+    if "provider" in result.meta:
+        headers["X-Switchyard-Provider"] = str(result.meta["provider"])
+    return Response(payload, content_type=media_type, headers=headers)
