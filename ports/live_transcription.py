@@ -18,7 +18,6 @@ from ports.providers import PortKey
 __all__ = ["LIVE_STT_PORT", "LiveSession", "LiveTranscriptionProvider"]
 
 
-
 class LiveSession(Protocol):
     """One open vendor session. ``send_audio`` and ``end`` are called from one task, ``events`` is iterated by
     another; ``aclose`` (idempotent) releases the connection however the session went. Every method raises domain
