@@ -28,8 +28,10 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for this package's tests. Package scope, not session: Playwright's sync API keeps an event loop
+    running on the main thread while it is open, and every later test that calls ``asyncio.run`` would fail."""
     executable = chromium_path()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, headless=True)
@@ -37,14 +39,14 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def other_origin() -> Iterator[str]:
     """The base URL of a static site on another port (another origin), serving tests/e2e/browser/pages."""
     with static_site(PAGES) as url:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory, other_origin: str) -> Iterator[RunningServer]:
     """A real `switchyard serve` whose CORS lets the other origin's pages call it."""
     chromium_path()  # skip before paying for a server start when there is no browser
