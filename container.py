@@ -264,6 +264,9 @@ def _streaming_config(config: StreamingSettings) -> StreamingConfig:
 
 def _voice_config(settings: Settings) -> VoiceConfig:
     audio = settings.audio
+    for name in ("voiced_segment_max_chars", "voiced_segment_max_wait_s", "voiced_parallelism"):
+        if not getattr(audio, name) > 0:
+            raise ConfigurationError(f"audio.{name}", "must be positive")
     return VoiceConfig(
         SegmentRules(audio.voiced_segment_max_chars, audio.voiced_segment_max_wait_s),
         audio.voiced_parallelism,

@@ -12,6 +12,7 @@ from typing import Any, Literal, TypeAlias
 from attrs import field, frozen
 
 from domain.metering import Units
+from domain.speech import SpeechOptions
 
 __all__ = [
     "ChatRequest",
@@ -113,6 +114,8 @@ class ChatRequest:
     stream: bool = False
     fallbacks: list[str] = field(factory=list)
     metadata: dict[str, str] = field(factory=dict)
+    speech: SpeechOptions | None = None
+    """Voice the answer as it streams (``stream: true`` only): ``audio`` events beside the text."""
 
 
 @frozen

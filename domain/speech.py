@@ -20,6 +20,7 @@ __all__ = [
     "PCM_SAMPLE_RATES",
     "AudioChunk",
     "AudioFormat",
+    "SpeechOptions",
     "SpeechRequest",
     "Voice",
     "VoiceList",
@@ -61,6 +62,25 @@ class SpeechRequest:
     sample_rate: int | None = None
     speed: float | None = None
     instructions: str | None = None
+
+
+@frozen
+class SpeechOptions:
+    """A chat request's ``speech``: voice the answer as it streams (the fields of ``SpeechRequest`` but the text).
+
+    Each segment of the answer is spoken as its own clip in ``format``; mp3, aac, opus (chained Ogg) and pcm segments
+    concatenate into one playable stream."""
+
+    model: str
+    voice: str | None = None
+    format: AudioFormat = "mp3"
+    sample_rate: int | None = None
+    speed: float | None = None
+    instructions: str | None = None
+
+    def request(self, text: str) -> SpeechRequest:
+        """The speech request that speaks ``text`` with these options."""
+        return SpeechRequest(self.model, text, self.voice, self.format, self.sample_rate, self.speed, self.instructions)
 
 
 @frozen

@@ -186,6 +186,11 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     from services.chat import ChatCaller
     from services.chat_events import Completed, done_payload, stream_event
 
+    if args.speech:  # voiced chat (issue 12): the answer spoken as it streams, written to -o
+        from entrypoints.cli_voiced import voiced_chat
+
+        return asyncio.run(_with_container(voiced_chat(args, _chat_request(args))))
+
     async def talk(container: Any) -> int:
         service = await container.chat_service()
         plan = service.plan(_chat_request(args))
@@ -474,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--customer", default="cli", help="customer id for usage records (default: cli)")
     chat.add_argument("--json", action="store_true", help="print every event as a JSON line")
     chat.set_defaults(func=_cmd_chat)
+    # voiced chat (issue 12): entrypoints/cli_voiced.py
+    from entrypoints.cli_voiced import add_speech_arguments
+
+    add_speech_arguments(chat)
 
     embed = commands.add_parser("embed", help="embed texts in-process, printing the vectors as JSON")
     embed.add_argument("text", nargs="+", help="the texts, one vector each, in order")
