@@ -21,6 +21,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any, Final
 
+from adapters.fake.faults import FailureCounter
 from domain.catalog import ModelSpec
 from domain.embeddings import EmbeddingResult
 from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
@@ -68,7 +69,7 @@ class FakeEmbeddingProvider:
     def __init__(self, *, name: str = "fake", max_batch: int = 16) -> None:
         self._name = name
         self._max_batch = max_batch
-        self._failures: dict[str, int] = {}
+        self._failures = FailureCounter()
         self.calls = 0
         self.batches: list[int] = []
 
@@ -98,17 +99,7 @@ class FakeEmbeddingProvider:
         return EmbeddingResult(vectors, Units(input_tokens=tokens))
 
     def _failure(self, options: dict[str, Any], inputs: Sequence[str], model: ModelSpec) -> str | None:
-        kind = options.get("fake_error")
-        if kind is None:
-            return None
-        times = options.get("fake_fail_times")
-        if times is not None:
-            key = str(options.get("fake_key", f"{model.qualified_id}:{chr(0).join(inputs)}"))
-            seen = self._failures.get(key, 0)
-            self._failures[key] = seen + 1
-            if seen >= int(times):
-                return None
-        return str(kind)
+        return self._failures.failure(options.get, f"{model.qualified_id}:{chr(0).join(inputs)}")
 
 
 def _options(inputs: Sequence[str], model: ModelSpec) -> dict[str, Any]:

@@ -22,13 +22,9 @@ from typing import Any, Final
 
 from PIL import Image, UnidentifiedImageError
 
+from adapters.fake.faults import FailureCounter, scripted_fault
 from domain.catalog import ModelSpec
 from domain.errors import (
-    ContentPolicyError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ServiceError,
     ValidationError,
 )
 from domain.images import GeneratedImage, ImageRequest, ImageResult, mime_type_of, parse_size
@@ -40,28 +36,8 @@ FAKE_IMAGE_ERRORS: Final = ("rate_limited", "provider_error", "overloaded", "tim
 DEFAULT_SIZE: Final = (1024, 1024)
 MIN_SIDE: Final = 16
 MAX_SIDE: Final = 4096
-POLICY_REASON: Final = "fake: the prompt was refused under the content policy"
 _GRID: Final = 8  # blocks per side: enough for distinct prompts to look distinct, cheap to scale up
 _PIL_FORMATS: Final = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-
-
-def _fault(provider: str, kind: str, retry_after: float | None) -> ServiceError:
-    if kind == "rate_limited":
-        return RateLimitError(
-            f"{provider}: rate limited by the vendor", retry_after=retry_after, context={"provider": provider}
-        )
-    if kind == "provider_error":
-        return ProviderError(provider, f"{provider}: the vendor failed")
-    if kind == "overloaded":
-        return ProviderError(provider, f"{provider}: the vendor is overloaded", retryable=True, context={"status": 503})
-    if kind == "timeout":
-        return ProviderTimeoutError(provider)
-    if kind == "auth":
-        return ProviderError(provider, f"{provider}: the vendor rejected our credentials", context={"status": 401})
-    if kind == "content_policy":
-        return ContentPolicyError(provider, POLICY_REASON)
-    known = ", ".join(FAKE_IMAGE_ERRORS)
-    return ValidationError("metadata.fake_error", f"unknown fake error {kind!r}; known: {known}")
 
 
 def _dimensions(size: str | None, model: ModelSpec) -> tuple[int, int]:
@@ -123,7 +99,7 @@ class FakeImageProvider:
     def __init__(self, *, name: str = "fake", sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._name = name
         self._sleep = sleep
-        self._failures: dict[str, int] = {}
+        self._failures = FailureCounter()
         self.calls = 0
 
     @property
@@ -137,10 +113,14 @@ class FakeImageProvider:
         delay_ms = self._option(request, model, "fake_delay_ms")
         if delay_ms is not None:
             await self._sleep(float(delay_ms) / 1000.0)
-        failure = self._failure(request, model)
+        failure = self._failures.failure(
+            lambda key: self._option(request, model, key), f"{model.qualified_id}:{request.prompt}"
+        )
         if failure is not None:
             retry_after = self._option(request, model, "fake_retry_after")
-            raise _fault(self._name, failure, float(retry_after) if retry_after is not None else None)
+            raise scripted_fault(
+                self._name, failure, float(retry_after) if retry_after is not None else None, kinds=FAKE_IMAGE_ERRORS
+            )
         output_format = request.output_format or "png"
         transparent = request.background == "transparent" and output_format != "jpeg"
         dimensions = _dimensions(request.size, model)
@@ -160,16 +140,3 @@ class FakeImageProvider:
         if key in request.metadata:
             return request.metadata[key]
         return model.default_params.get(key)
-
-    def _failure(self, request: ImageRequest, model: ModelSpec) -> str | None:
-        kind = self._option(request, model, "fake_error")
-        if kind is None:
-            return None
-        times = self._option(request, model, "fake_fail_times")
-        if times is not None:
-            key = str(self._option(request, model, "fake_key") or f"{model.qualified_id}:{request.prompt}")
-            seen = self._failures.get(key, 0)
-            self._failures[key] = seen + 1
-            if seen >= int(times):
-                return None
-        return str(kind)

@@ -20,9 +20,10 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
+from adapters.fake.faults import scripted_fault
 from adapters.fake.transcription import FAKE_TRANSCRIPTION_ERRORS, VOCABULARY
 from domain.catalog import ModelSpec
-from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ProviderError, ServiceError, ValidationError
 from domain.live_transcription import SAMPLE_BYTES, LiveConfig, LiveTranscript, TranscriptKind
 from domain.transcription import Word
 
@@ -35,23 +36,6 @@ SENTENCE_WORDS: Final = 8
 def live_word(samples: bytes) -> str:
     """The word the fake hears in one slot of audio."""
     return VOCABULARY[hashlib.sha256(samples).digest()[0] % len(VOCABULARY)]
-
-
-def _fault(provider: str, kind: str, retry_after: float | None) -> ServiceError:
-    if kind == "rate_limited":
-        return RateLimitError(
-            f"{provider}: rate limited by the vendor", retry_after=retry_after, context={"provider": provider}
-        )
-    if kind == "provider_error":
-        return ProviderError(provider, f"{provider}: the vendor failed")
-    if kind == "overloaded":
-        return ProviderError(provider, f"{provider}: the vendor is overloaded", retryable=True, context={"status": 503})
-    if kind == "timeout":
-        return ProviderTimeoutError(provider)
-    if kind == "auth":
-        return ProviderError(provider, f"{provider}: the vendor rejected our credentials", context={"status": 401})
-    known = ", ".join(FAKE_TRANSCRIPTION_ERRORS)
-    return ValidationError("metadata.fake_error", f"unknown fake error {kind!r}; known: {known}")
 
 
 def _sentence(words: list[Word]) -> str:
@@ -181,7 +165,12 @@ class FakeLiveTranscriptionProvider:
         failure: ServiceError | None = None
         if kind is not None and self._fails_now(config, model):
             retry_after = self._option(config, model, "fake_retry_after")
-            failure = _fault(self._name, str(kind), float(retry_after) if retry_after is not None else None)
+            failure = scripted_fault(
+                self._name,
+                str(kind),
+                float(retry_after) if retry_after is not None else None,
+                kinds=FAKE_TRANSCRIPTION_ERRORS,
+            )
             if fail_after is None or isinstance(failure, ValidationError):
                 raise failure
         session = FakeLiveSession(

@@ -24,9 +24,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Any, Final
 
+from adapters.fake.faults import FailureCounter, scripted_fault
 from adapters.kit.audio import encode_pcm_stream
 from domain.catalog import ModelSpec
-from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ServiceError, ValidationError
 from domain.speech import AudioChunk, SpeechRequest, Voice, output_rate
 
 __all__ = ["CHARACTER_SECONDS", "FAKE_SPEECH_ERRORS", "SAMPLE_RATE", "FakeSpeechProvider", "spoken_text"]
@@ -55,26 +56,6 @@ def _marker_options(text: str) -> dict[str, str]:
     return options
 
 
-def _fault(provider: str, kind: str, retry_after: float | None) -> ServiceError:
-    match kind:
-        case "rate_limited":
-            return RateLimitError(
-                f"{provider}: rate limited by the vendor", retry_after=retry_after, context={"provider": provider}
-            )
-        case "provider_error":
-            return ProviderError(provider, f"{provider}: the vendor failed")
-        case "overloaded":
-            return ProviderError(
-                provider, f"{provider}: the vendor is overloaded", retryable=True, context={"status": 503}
-            )
-        case "timeout":
-            return ProviderTimeoutError(provider)
-        case "auth":
-            return ProviderError(provider, f"{provider}: the vendor rejected our credentials", context={"status": 401})
-    known = ", ".join(FAKE_SPEECH_ERRORS)
-    return ValidationError("input", f"unknown fake error {kind!r}; known: {known}")
-
-
 @cache
 def _period(frequency: float) -> bytes:
     """One period of a sine at ``frequency`` (as 16-bit samples at ``SAMPLE_RATE``)."""
@@ -101,7 +82,7 @@ class FakeSpeechProvider:
     def __init__(self, *, name: str = "fake", sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._name = name
         self._sleep = sleep
-        self._failures: dict[str, int] = {}
+        self._failures = FailureCounter()
         self.calls = 0
 
     @property
@@ -157,15 +138,14 @@ class FakeSpeechProvider:
             yield b"".join(_character(char, shift, samples) for char in group)
 
     def _failure(self, options: dict[str, Any], default_key: str) -> ServiceError | None:
-        kind = options.get("fake_error")
+        kind = self._failures.failure(options.get, default_key)
         if kind is None:
             return None
-        times = options.get("fake_fail_times")
-        if times is not None:
-            key = str(options.get("fake_key") or default_key)
-            seen = self._failures.get(key, 0)
-            self._failures[key] = seen + 1
-            if seen >= int(times):
-                return None
         retry_after = options.get("fake_retry_after")
-        return _fault(self._name, str(kind), float(retry_after) if retry_after is not None else None)
+        return scripted_fault(
+            self._name,
+            kind,
+            float(retry_after) if retry_after is not None else None,
+            kinds=FAKE_SPEECH_ERRORS,
+            field="input",
+        )

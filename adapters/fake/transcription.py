@@ -18,9 +18,10 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
+from adapters.fake.faults import FailureCounter, scripted_fault
 from adapters.kit.audio_probe import probe_audio
 from domain.catalog import ModelSpec
-from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ValidationError
 from domain.transcription import Segment, Transcript, TranscriptionRequest, Word
 
 __all__ = ["FAKE_TRANSCRIPTION_ERRORS", "VOCABULARY", "WORDS_PER_SECOND", "FakeTranscriptionProvider", "fake_words"]
@@ -32,23 +33,6 @@ VOCABULARY: Final = (
     "engine", "window", "silver", "thunder", "garden", "compass", "anchor", "velvet",
 )  # fmt: skip
 _SENTENCE: Final = 8
-
-
-def _fault(provider: str, kind: str, retry_after: float | None) -> ServiceError:
-    if kind == "rate_limited":
-        return RateLimitError(
-            f"{provider}: rate limited by the vendor", retry_after=retry_after, context={"provider": provider}
-        )
-    if kind == "provider_error":
-        return ProviderError(provider, f"{provider}: the vendor failed")
-    if kind == "overloaded":
-        return ProviderError(provider, f"{provider}: the vendor is overloaded", retryable=True, context={"status": 503})
-    if kind == "timeout":
-        return ProviderTimeoutError(provider)
-    if kind == "auth":
-        return ProviderError(provider, f"{provider}: the vendor rejected our credentials", context={"status": 401})
-    known = ", ".join(FAKE_TRANSCRIPTION_ERRORS)
-    return ValidationError("metadata.fake_error", f"unknown fake error {kind!r}; known: {known}")
 
 
 def fake_words(audio: bytes, duration_s: float) -> list[str]:
@@ -74,7 +58,7 @@ class FakeTranscriptionProvider:
     def __init__(self, *, name: str = "fake", sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._name = name
         self._sleep = sleep
-        self._failures: dict[str, int] = {}
+        self._failures = FailureCounter()
         self.calls = 0
 
     @property
@@ -88,10 +72,18 @@ class FakeTranscriptionProvider:
         delay_ms = self._option(request, model, "fake_delay_ms")
         if delay_ms is not None:
             await self._sleep(float(delay_ms) / 1000.0)
-        failure = self._failure(request, model)
+        failure = self._failures.failure(
+            lambda key: self._option(request, model, key),
+            f"{model.qualified_id}:{hashlib.sha256(request.audio).hexdigest()[:16]}",
+        )
         if failure is not None:
             retry_after = self._option(request, model, "fake_retry_after")
-            raise _fault(self._name, failure, float(retry_after) if retry_after is not None else None)
+            raise scripted_fault(
+                self._name,
+                failure,
+                float(retry_after) if retry_after is not None else None,
+                kinds=FAKE_TRANSCRIPTION_ERRORS,
+            )
         info = await asyncio.to_thread(probe_audio, request.audio)
         if info is None:
             raise ValidationError(
@@ -118,17 +110,3 @@ class FakeTranscriptionProvider:
         if key in request.metadata:
             return request.metadata[key]
         return model.default_params.get(key)
-
-    def _failure(self, request: TranscriptionRequest, model: ModelSpec) -> str | None:
-        kind = self._option(request, model, "fake_error")
-        if kind is None:
-            return None
-        times = self._option(request, model, "fake_fail_times")
-        if times is not None:
-            default_key = f"{model.qualified_id}:{hashlib.sha256(request.audio).hexdigest()[:16]}"
-            key = str(self._option(request, model, "fake_key") or default_key)
-            seen = self._failures.get(key, 0)
-            self._failures[key] = seen + 1
-            if seen >= int(times):
-                return None
-        return str(kind)

@@ -31,13 +31,11 @@ import av
 from av.audio.resampler import AudioResampler
 from PIL import Image
 
+from adapters.fake.faults import FailureCounter, scripted_fault
 from domain.catalog import ModelSpec
 from domain.errors import (
     ContentPolicyError,
     ProviderError,
-    ProviderTimeoutError,
-    RateLimitError,
-    ServiceError,
     ValidationError,
 )
 from domain.types import JsonValue
@@ -53,23 +51,6 @@ _DEFAULTS: Final = {"duration_s": 4, "aspect_ratio": "16:9", "resolution": "240p
 _FPS: Final = 12
 _AUDIO_RATE: Final = 24_000
 POLICY_REASON: Final = "fake: the video was refused under the content policy"
-
-
-def _fault(provider: str, kind: str, retry_after: float | None) -> ServiceError:
-    if kind == "rate_limited":
-        return RateLimitError(f"{provider}: rate limited by the vendor", retry_after=retry_after)
-    if kind == "provider_error":
-        return ProviderError(provider, f"{provider}: the vendor failed")
-    if kind == "overloaded":
-        return ProviderError(provider, f"{provider}: the vendor is overloaded", retryable=True, context={"status": 503})
-    if kind == "timeout":
-        return ProviderTimeoutError(provider)
-    if kind == "auth":
-        return ProviderError(provider, f"{provider}: the vendor rejected our credentials", context={"status": 401})
-    if kind == "content_policy":
-        return ContentPolicyError(provider, POLICY_REASON)
-    known = ", ".join(FAKE_VIDEO_ERRORS)
-    return ValidationError("metadata.fake_error", f"unknown fake error {kind!r}; known: {known}")
 
 
 def _dimensions(aspect_ratio: str, resolution: str) -> tuple[int, int]:
@@ -132,7 +113,7 @@ class FakeVideoProvider:
     def __init__(self, *, name: str = "fake", clock: Callable[[], float] = time.time) -> None:
         self._name = name
         self._clock = clock
-        self._submissions: dict[str, int] = {}
+        self._submissions = FailureCounter()
         self._downloads: dict[str, int] = {}
         self.calls = 0
 
@@ -144,10 +125,14 @@ class FakeVideoProvider:
     async def submit(self, request: VideoRequest, model: ModelSpec) -> VideoOperation:
         """Start an operation that is done ``fake_finish_s`` from now, or raise the scripted fault."""
         self.calls += 1
-        failure = self._failure(request, model)
+        failure = self._submissions.failure(
+            lambda key: _option(request.metadata, model, key), f"{model.qualified_id}:{request.prompt}"
+        )
         if failure is not None:
             retry_after = _option(request.metadata, model, "fake_retry_after")
-            raise _fault(self._name, failure, float(retry_after) if retry_after is not None else None)
+            raise scripted_fault(
+                self._name, failure, float(retry_after) if retry_after is not None else None, kinds=FAKE_VIDEO_ERRORS
+            )
         settings = _settings(request, model)
         finish_s = float(_option(request.metadata, model, "fake_finish_s") or 2.0)
         state: dict[str, JsonValue] = {
@@ -195,19 +180,6 @@ class FakeVideoProvider:
             audio=bool(state.get("audio")),
         )
         return GeneratedVideo(data, "video/mp4", float(duration_s), size[0], size[1])
-
-    def _failure(self, request: VideoRequest, model: ModelSpec) -> str | None:
-        kind = _option(request.metadata, model, "fake_error")
-        if kind is None:
-            return None
-        times = _option(request.metadata, model, "fake_fail_times")
-        if times is not None:
-            key = str(_option(request.metadata, model, "fake_key") or f"{model.qualified_id}:{request.prompt}")
-            seen = self._submissions.get(key, 0)
-            self._submissions[key] = seen + 1
-            if seen >= int(times):
-                return None
-        return str(kind)
 
 
 def _option(metadata: Mapping[str, str], model: ModelSpec, key: str) -> Any:
