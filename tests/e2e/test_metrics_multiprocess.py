@@ -33,7 +33,12 @@ def test_metrics_aggregate_across_workers(tmp_path: Path) -> None:
     folder = tmp_path / "data" / "prometheus-multiproc"
     env = {"SWITCHYARD_HTTP_WORKERS": "2", "SWITCHYARD_APP_DATA_DIR": str(tmp_path / "data")}
     with running_server(tmp_path, env, timeout_s=60) as server, httpx.Client(base_url=server.base_url) as client:
-        # running_server polled /health until a worker answered: count from the page, not from zero.
+        # running_server polled /health until a worker answered, and so does the banner's own probe: once the banner
+        # is out, every startup probe is counted. Count from the page then, not from zero.
+        deadline = time.monotonic() + 10
+        while "listening on" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
         before = _health_count(client.get("/metrics").text)
         sent = 0
 
