@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from quart.typing import TestClientProtocol
 from container import Container
 from entrypoints.http.app import create_app
 from settings import Settings
+from tests.emulator import RunningEmulator, running_emulator
 from tests.support.app import make_container, make_settings
 
 
@@ -40,3 +41,10 @@ async def app(container: Container) -> AsyncIterator[Quart]:
 def client(app: Quart) -> TestClientProtocol:
     """A test client for the started app."""
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[RunningEmulator]:
+    """A vendor emulator on loopback for the module (its scripted scenarios and request log belong to that module)."""
+    with running_emulator() as running:
+        yield running

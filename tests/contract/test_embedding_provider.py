@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
 from ports.embeddings import EmbeddingProvider
-from tests.emulator import Fault, RunningEmulator, Scenario, running_emulator
+from tests.emulator import Fault, RunningEmulator, Scenario
 from tests.emulator.embeddings import DEFAULT_LENGTH, emulated_tokens, emulated_vector
 from tests.emulator.wire import LEAKY_KEY
 
@@ -114,13 +114,6 @@ TARGETS = [
     Target("gemini", "gemini", _gemini, estimated_tokens, max_batch=100),
     Target("fake", "fake", _fake, _words, exact=False, max_batch=16),
 ]
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the module."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

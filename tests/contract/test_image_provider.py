@@ -10,7 +10,7 @@ fake plays the same scenario from request metadata.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from domain.catalog import ModelSpec
 from domain.errors import ContentPolicyError, ProviderError, RateLimitError, ValidationError
 from domain.images import ImageRequest, ImageResult, InputImage
 from ports.images import ImageProvider
-from tests.emulator import SCENARIOS, RunningEmulator, running_emulator
+from tests.emulator import SCENARIOS, RunningEmulator
 from tests.emulator.render_images import draw
 from tests.emulator.wire import LEAKY_KEY
 
@@ -131,13 +131,6 @@ TARGETS = [
         client=_genai_client(vertex=False),
     ),
 ]
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the whole session."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

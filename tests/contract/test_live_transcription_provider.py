@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -31,7 +31,7 @@ from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ServiceError
 from domain.live_transcription import LiveConfig, LiveTranscript
 from ports.live_transcription import LiveSession, LiveTranscriptionProvider
-from tests.emulator import SCENARIOS, RunningEmulator, running_emulator
+from tests.emulator import SCENARIOS, RunningEmulator
 from tests.emulator.wire import LEAKY_KEY
 from tests.support.live_audio import frames, silence, tone_pcm, two_utterances
 
@@ -79,13 +79,6 @@ TARGETS = [
     Target("openai_whisper", _spec("openai", "whisper-1"), "openai_realtime", _openai_client),
     Target("elevenlabs_scribe", _spec("elevenlabs", "scribe_v1"), "elevenlabs_realtime", _elevenlabs_client),
 ]
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the whole session."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

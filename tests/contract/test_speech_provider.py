@@ -10,7 +10,7 @@ fake plays the same scenario from a marker in the text.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import av
@@ -30,7 +30,7 @@ from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
 from domain.speech import AUDIO_FORMATS, SpeechRequest
 from ports.speech import SpeechProvider
-from tests.emulator import Fault, RunningEmulator, Scenario, running_emulator
+from tests.emulator import Fault, RunningEmulator, Scenario
 from tests.emulator.speech import (
     ELEVENLABS_VOICES,
     GEMINI_VOICES,
@@ -132,13 +132,6 @@ TARGETS = [
         _gemini,
     ),
 ]
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the whole session."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

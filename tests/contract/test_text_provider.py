@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ from domain.errors import (
     ValidationError,
 )
 from ports.text import TextProvider as TextPort
-from tests.emulator import SCENARIOS, RunningEmulator, running_emulator
+from tests.emulator import SCENARIOS, RunningEmulator
 from tests.emulator.transcripts import assert_invariants, event_dicts, expected_transcript, normalize
 from tests.emulator.wire import LEAKY_KEY
 
@@ -167,13 +167,6 @@ def _request(scenario: str) -> ChatRequest:
         tools=tools,
         max_tokens=max_tokens,
     )
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the whole session."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

@@ -9,7 +9,7 @@ fake plays the same scenario from request metadata.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ from domain.catalog import ModelSpec
 from domain.errors import ProviderError, RateLimitError, ValidationError
 from domain.transcription import Timestamps, Transcript, TranscriptionRequest
 from ports.transcription import TranscriptionProvider
-from tests.emulator import SCENARIOS, RunningEmulator, running_emulator
+from tests.emulator import SCENARIOS, RunningEmulator
 from tests.emulator.wire import LEAKY_KEY
 from tests.support.audio_clips import CONTAINERS, encoded, tone_wav
 
@@ -118,13 +118,6 @@ TARGETS = [
         client=_genai_client,
     ),
 ]
-
-
-@pytest.fixture(scope="session")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the whole session."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import av
@@ -27,7 +27,7 @@ from domain.catalog import ModelSpec
 from domain.errors import ContentPolicyError, ProviderError, RateLimitError, ServiceError
 from domain.video import FirstFrame, GeneratedVideo, VideoOperation, VideoOperationError, VideoRequest
 from ports.video import VideoProvider
-from tests.emulator import RunningEmulator, running_emulator
+from tests.emulator import RunningEmulator
 from tests.emulator.scenario import Fault, Scenario
 
 #: What the fake is told (request metadata) to play each emulator scenario.
@@ -69,11 +69,10 @@ TARGETS: Final = [Target("fake", _spec("fake", "video")), Target("gemini_veo", _
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    """One vendor emulator for the module, with a 429 that says when to retry."""
-    with running_emulator() as running:
-        running.state.add("veo-429", Scenario(fault=Fault("rate_limited", retry_after_s=2.0)))
-        yield running
+def emulator(emulator: RunningEmulator) -> RunningEmulator:
+    """The module's vendor emulator, with a 429 that says when to retry."""
+    emulator.state.add("veo-429", Scenario(fault=Fault("rate_limited", retry_after_s=2.0)))
+    return emulator
 
 
 @pytest.fixture(params=TARGETS, ids=lambda t: t.name)

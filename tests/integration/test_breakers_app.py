@@ -5,7 +5,7 @@ and ``Retry-After``, and ``GET /api/v1/health/models`` (admin) shows the breaker
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -14,7 +14,7 @@ from quart import Quart
 
 from entrypoints.http.app import create_app
 from settings import Secret
-from tests.emulator import SCENARIOS, Fault, RunningEmulator, Scenario, running_emulator
+from tests.emulator import SCENARIOS, Fault, RunningEmulator, Scenario
 from tests.support.app import auth_headers, make_container, make_settings
 
 OPEN_S: Final = 0.5
@@ -39,12 +39,6 @@ vendor_model = "breaker-lonely"
 capabilities = ["text"]
 """
 FAILING: Final = Scenario(fault=Fault("server_error"))
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ naming their field, usage by capability, and the real OpenAI and Gemini adapters
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from quart.typing import TestClientProtocol
 
 from entrypoints.http.app import create_app
 from settings import Secret
-from tests.emulator import Fault, RunningEmulator, Scenario, running_emulator
+from tests.emulator import Fault, RunningEmulator, Scenario
 from tests.emulator.embeddings import emulated_tokens, emulated_vector
 from tests.fakes.usage import InMemoryUsageLedger
 from tests.support.app import auth_headers, make_container, make_settings
@@ -139,13 +139,6 @@ async def test_the_openapi_document_describes_the_route(client: TestClientProtoc
 
 
 # --- the real adapters at the vendor emulator -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    """A vendor emulator for this module (unknown model names are refused: every test names its scenario)."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture

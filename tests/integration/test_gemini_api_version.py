@@ -5,8 +5,6 @@ does not serve it would, so a client left on google-genai's own default (``/v1``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from adapters.gemini.vendor import DEFAULT_API_VERSION, build_gemini_providers
@@ -17,16 +15,10 @@ from domain.errors import ConfigurationError, ProviderError
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
 from settings import Secret, load_settings
-from tests.emulator import RunningEmulator, running_emulator
+from tests.emulator import RunningEmulator
 
 MODEL = ModelSpec(id="text", provider="gemini", capabilities=frozenset({"text"}))
 REQUEST = ChatRequest(model="gemini/text", messages=[Message("user", "hi")])
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    with running_emulator() as running:
-        yield running
 
 
 def _gemini(emulator: RunningEmulator, **changes: str) -> VendorProviders:

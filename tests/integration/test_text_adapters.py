@@ -5,7 +5,6 @@ normalizer and redaction rules the contract suite cannot reach."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pytest
@@ -26,7 +25,7 @@ from domain.chat import (
 )
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
 from ports.text import TextProvider as TextPort
-from tests.emulator import Fault, RunningEmulator, Scenario, running_emulator
+from tests.emulator import Fault, RunningEmulator, Scenario
 from tests.emulator.transcripts import assert_invariants, normalize
 
 
@@ -78,13 +77,6 @@ def conversation(model: str = "text", **changes: Any) -> ChatRequest:
 def spec(model: str, provider: str, **changes: Any) -> ModelSpec:
     """A catalog entry for an emulator scenario."""
     return ModelSpec(id=model, provider=provider, capabilities=frozenset({"text", "tools", "vision"}), **changes)
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    """A vendor emulator for this module."""
-    with running_emulator() as running:
-        yield running
 
 
 def openai_provider(emulator: RunningEmulator, name: str = "openai") -> TextProvider:

@@ -6,7 +6,7 @@ emulator through its SDK (a 429 retried by the app)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from quart.typing import TestClientProtocol
 
 from entrypoints.http.app import create_app
 from settings import Secret
-from tests.emulator import SCENARIOS, RunningEmulator, running_emulator
+from tests.emulator import SCENARIOS, RunningEmulator
 from tests.support.app import auth_headers, make_container, make_settings
 from tests.support.audio_clips import tone_wav
 
@@ -196,13 +196,6 @@ async def test_transcription_metrics_reach_the_metrics_page(client: TestClientPr
 
 
 # --- a real adapter at the vendor emulator ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    """A vendor emulator for this module (unknown model names are refused: every test names its scenario)."""
-    with running_emulator() as running:
-        yield running
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ fidelity to each SDK's own non-streaming calls and stream accumulators."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,9 @@ from quart import Quart
 
 from entrypoints.http.app import create_app
 from settings import Secret
-from tests.emulator import SCENARIOS, Fault, RunningEmulator, Scenario, running_emulator
+from tests.emulator import SCENARIOS, Fault, RunningEmulator, Scenario
 from tests.emulator.wire import LEAKY_KEY
 from tests.support.app import auth_headers, make_container, make_settings
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[RunningEmulator]:
-    """A vendor emulator for this module."""
-    with running_emulator() as running:
-        yield running
-
 
 # --- the whole app over the real adapters ----------------------------------------------------------------------
 
