@@ -8,7 +8,7 @@ one key, then succeed: "429, then success"), ``fake_key`` (that key; by default 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from domain.errors import (
@@ -78,3 +78,21 @@ class FailureCounter:
             if seen >= int(times):
                 return None
         return str(kind)
+
+    async def play(
+        self,
+        provider: str,
+        option: Callable[[str], Any],
+        default_key: str,
+        sleep: Callable[[float], Awaitable[None]],
+        *,
+        kinds: tuple[str, ...] = FAULT_KINDS,
+    ) -> None:
+        """Before a one-shot call: wait ``fake_delay_ms``, then raise this call's scripted fault, if any."""
+        delay_ms = option("fake_delay_ms")
+        if delay_ms is not None:
+            await sleep(float(delay_ms) / 1000.0)
+        kind = self.failure(option, default_key)
+        if kind is not None:
+            retry_after = option("fake_retry_after")
+            raise scripted_fault(provider, kind, float(retry_after) if retry_after is not None else None, kinds=kinds)

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from PIL import Image, UnidentifiedImageError
 
-from adapters.fake.faults import FailureCounter, scripted_fault
+from adapters.fake.faults import FailureCounter
 from domain.catalog import ModelSpec
 from domain.errors import (
     ValidationError,
@@ -110,17 +110,13 @@ class FakeImageProvider:
     async def generate(self, request: ImageRequest, model: ModelSpec) -> ImageResult:
         """``request.n`` images of the asked size and format, or the scripted fault."""
         self.calls += 1
-        delay_ms = self._option(request, model, "fake_delay_ms")
-        if delay_ms is not None:
-            await self._sleep(float(delay_ms) / 1000.0)
-        failure = self._failures.failure(
-            lambda key: self._option(request, model, key), f"{model.qualified_id}:{request.prompt}"
+        await self._failures.play(
+            self._name,
+            lambda key: self._option(request, model, key),
+            f"{model.qualified_id}:{request.prompt}",
+            self._sleep,
+            kinds=FAKE_IMAGE_ERRORS,
         )
-        if failure is not None:
-            retry_after = self._option(request, model, "fake_retry_after")
-            raise scripted_fault(
-                self._name, failure, float(retry_after) if retry_after is not None else None, kinds=FAKE_IMAGE_ERRORS
-            )
         output_format = request.output_format or "png"
         transparent = request.background == "transparent" and output_format != "jpeg"
         dimensions = _dimensions(request.size, model)

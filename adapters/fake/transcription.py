@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from adapters.fake.faults import FailureCounter, scripted_fault
+from adapters.fake.faults import FailureCounter
 from adapters.kit.audio_probe import probe_audio
 from domain.catalog import ModelSpec
 from domain.errors import ValidationError
@@ -69,21 +69,13 @@ class FakeTranscriptionProvider:
     async def transcribe(self, request: TranscriptionRequest, model: ModelSpec) -> Transcript:
         """The audio's deterministic transcript, or the scripted fault."""
         self.calls += 1
-        delay_ms = self._option(request, model, "fake_delay_ms")
-        if delay_ms is not None:
-            await self._sleep(float(delay_ms) / 1000.0)
-        failure = self._failures.failure(
+        await self._failures.play(
+            self._name,
             lambda key: self._option(request, model, key),
             f"{model.qualified_id}:{hashlib.sha256(request.audio).hexdigest()[:16]}",
+            self._sleep,
+            kinds=FAKE_TRANSCRIPTION_ERRORS,
         )
-        if failure is not None:
-            retry_after = self._option(request, model, "fake_retry_after")
-            raise scripted_fault(
-                self._name,
-                failure,
-                float(retry_after) if retry_after is not None else None,
-                kinds=FAKE_TRANSCRIPTION_ERRORS,
-            )
         info = await asyncio.to_thread(probe_audio, request.audio)
         if info is None:
             raise ValidationError(
