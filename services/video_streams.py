@@ -13,8 +13,8 @@ whose stream ended while the job still runs reads the job again (``GET /api/v1/v
 ``stream_id``; the CLI does so itself.
 
 The manager ends a stream nobody reads after ``streaming.resume_grace_s``, which suits a chat whose client left but
-not a job that takes minutes and is mostly not watched. So while this process holds a job's stream, a *keeper* reads
-it (a reader of record that discards what it reads) and the job's stream stays open until the job ends.
+not a job that takes minutes and is mostly not watched: a job's publisher keeps its stream *unattended*, so it stays
+open until the job ends whoever reads it.
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Final
 
 from attrs import define
 
 from domain.errors import CompletionOwnershipError, NotFoundError, ServiceError
-from domain.streaming import CompletionToken, ConsumerLaggedError, Outcome, StreamClosedError
+from domain.streaming import CompletionToken, Outcome, StreamClosedError
 from domain.types import CustomerId, JsonValue, StreamId
 from services.streaming.manager import StreamingManager
 from services.streaming.publisher import StreamPublisher
@@ -36,8 +35,6 @@ from services.streaming.publisher import StreamPublisher
 __all__ = ["JobStreams"]
 
 _log = logging.getLogger("switchyard.video")
-_KEEPER_CHECK_S: Final = 5.0
-"""How often a keeper checks that this process still holds the stream (another may have taken it over)."""
 
 
 @define
@@ -46,7 +43,6 @@ class _Held:
     stream_id: StreamId
     token: CompletionToken
     publisher: StreamPublisher
-    keeper: asyncio.Task[None] | None = None
 
 
 class JobStreams:
@@ -63,8 +59,12 @@ class JobStreams:
     # --- streams ----------------------------------------------------------------------------------------------------
 
     def holds(self, job_id: str) -> bool:
-        """Whether this process produces the job's stream."""
-        return job_id in self._held
+        """Whether this process produces the job's stream (forgetting it once another process took it over)."""
+        held = self._held.get(job_id)
+        if held is not None and not self._current(held.token):
+            del self._held[job_id]
+            return False
+        return held is not None
 
     async def open(self, job_id: str, owner: CustomerId, model: str) -> StreamId:
         """A new stream for the job, produced here."""
@@ -78,7 +78,7 @@ class JobStreams:
         held = self._held.get(job_id)
         if held is not None and held.stream_id == stream_id and self._current(held.token):
             return True
-        await self._drop(job_id)
+        self._held.pop(job_id, None)
         try:
             await self._hold(job_id, owner, stream_id)
         except (NotFoundError, StreamClosedError, CompletionOwnershipError):
@@ -94,7 +94,7 @@ class JobStreams:
         try:
             await held.publisher.publish(type, payload)
         except (StreamClosedError, CompletionOwnershipError, NotFoundError):
-            await self._drop(job_id)  # ended, taken over elsewhere, or lost: not ours to write any more
+            self._held.pop(job_id, None)  # ended, taken over elsewhere, or lost: not ours to write any more
         except ServiceError as exc:
             _log.warning("video_progress_not_published", extra={"job_id": job_id, "error": exc.code})
 
@@ -109,8 +109,6 @@ class JobStreams:
             pass  # taken over or ended elsewhere: whoever holds it now ends it
         except ServiceError as exc:  # the log is down: the manager keeps retrying the terminal write itself
             _log.warning("video_stream_end_deferred", extra={"job_id": job_id, "error": exc.code})
-        finally:
-            _stop(held)
 
     async def cancel_elsewhere(self, owner: CustomerId, stream_id: StreamId) -> None:
         """End a stream another process produces with ``cancelled`` (through a shared log; a no-op otherwise)."""
@@ -118,9 +116,7 @@ class JobStreams:
             await self._manager.cancel(stream_id, owner=owner, reason="client")
 
     async def aclose(self) -> None:
-        """Stop every keeper (the streams themselves are ended by the worker or by the manager's shutdown)."""
-        for held in list(self._held.values()):
-            _stop(held)
+        """Forget the held streams (they are ended by the worker or by the manager's shutdown)."""
         self._held.clear()
 
     # --- local cancellation -------------------------------------------------------------------------------------------
@@ -144,11 +140,11 @@ class JobStreams:
     async def _hold(self, job_id: str, owner: CustomerId, stream_id: StreamId) -> None:
         token = await self._manager.create_completion_token(stream_id)
         publisher = self._manager.publisher(token)
-        # The job bounds its own silences (polls back off, the job's life is bounded): no "stalled" end meanwhile.
+        # The job bounds its own silences (polls back off, the job's life is bounded): no "stalled" end meanwhile;
+        # and it is mostly not watched: no "grace" end for lack of readers either.
         publisher.expect_silence(self._silence_s)
-        held = _Held(owner, stream_id, token, publisher)
-        self._held[job_id] = held
-        held.keeper = asyncio.create_task(self._keep(job_id, held), name=f"video-stream-keeper:{job_id}")
+        publisher.keep_unattended()
+        self._held[job_id] = _Held(owner, stream_id, token, publisher)
 
     def _current(self, token: CompletionToken) -> bool:
         try:
@@ -156,37 +152,3 @@ class JobStreams:
         except CompletionOwnershipError:
             return False
         return True
-
-    async def _drop(self, job_id: str) -> None:
-        held = self._held.pop(job_id, None)
-        if held is not None:
-            _stop(held)
-
-    async def _keep(self, job_id: str, held: _Held) -> None:
-        """Read the stream to its end (discarding it), so the manager never ends it for lack of readers; stop once
-        this process no longer produces it."""
-        after = 0
-        while True:
-            try:
-                async for event in self._manager.watch(
-                    held.stream_id, owner=held.owner, after=after, idle_s=_KEEPER_CHECK_S
-                ):
-                    if event is None:
-                        if not self._current(held.token):
-                            return
-                        continue
-                    after = event.seq
-                return  # the terminal event was read
-            except ConsumerLaggedError as lagged:
-                after = lagged.after
-            except ServiceError:
-                return
-            finally:
-                if self._held.get(job_id) is held and not self._current(held.token):
-                    self._held.pop(job_id, None)
-
-
-def _stop(held: _Held) -> None:
-    keeper = held.keeper
-    if keeper is not None and keeper is not asyncio.current_task() and not keeper.done():
-        keeper.cancel()

@@ -158,6 +158,9 @@ class _TextTap:
     def expect_silence(self, seconds: float) -> None:
         self._publisher.expect_silence(seconds)
 
+    def keep_unattended(self) -> None:
+        self._publisher.keep_unattended()
+
 
 @attrs.define
 class _Ended:

@@ -494,7 +494,7 @@ class StreamingManager:
         run.consumers -= 1
         if run.consumers == 0:
             run.idle_since = self._clock()
-            if self._config.resume_grace_s <= 0 and run.active and not self._closed:
+            if self._config.resume_grace_s <= 0 and run.active and not run.unattended and not self._closed:
                 self._spawn(self._terminate(run, Outcome.cancelled("grace"), "grace"))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -541,7 +541,7 @@ class StreamingManager:
             if config.stall_timeout_s > 0 and now - run.last_activity >= stall:
                 await self._terminate(run, self._stalled(), "stalled")
                 continue
-            if run.consumers or run.idle_since is None:
+            if run.consumers or run.idle_since is None or run.unattended:
                 continue
             grace = config.resume_grace_s if run.had_consumer else max(config.resume_grace_s, config.first_consumer_s)
             if now - run.idle_since >= grace and not await self._read_elsewhere(run, grace):

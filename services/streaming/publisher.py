@@ -32,6 +32,11 @@ class StreamPublisher(Protocol):
         the stall watchdog, the last-resort guard, waits past that instead of ending the stream first."""
         ...
 
+    def keep_unattended(self) -> None:
+        """Say that the stream lives until its producer ends it even while nobody reads it (a job that takes
+        minutes and is mostly not watched): the manager then never ends it for lack of readers (``grace``)."""
+        ...
+
 
 Producer = Callable[[StreamPublisher], Awaitable[Mapping[str, JsonValue] | None]]
 """The upstream work: publishes through the publisher, returns the ``done`` payload (or raises)."""
@@ -58,3 +63,6 @@ class RunPublisher:
 
     def expect_silence(self, seconds: float) -> None:
         self._run.silence_s = max(self._run.silence_s, seconds)
+
+    def keep_unattended(self) -> None:
+        self._run.unattended = True

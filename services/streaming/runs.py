@@ -96,6 +96,7 @@ class Run:
         "tail_last",
         "task",
         "token",
+        "unattended",
     )
 
     def __init__(self, stream_id: StreamId, owner: CustomerId, kind: str, now: float) -> None:
@@ -112,6 +113,8 @@ class Run:
         self.renewed_at = now
         self.silence_s = 0.0
         """The longest silence the producer bounds itself (``StreamPublisher.expect_silence``)."""
+        self.unattended = False
+        """Whether the stream lives on with nobody reading it (``StreamPublisher.keep_unattended``)."""
         self.pending: Outcome | None = None
         """The outcome whose terminal write failed (the backend was down); the watchdog retries it."""
         self.finalize_failures = 0

@@ -522,3 +522,43 @@ async def test_after_aclose_a_leaving_reader_starts_nothing() -> None:
     await reader.aclose()  # type: ignore[attr-defined]
     await asyncio.sleep(0.05)
     assert (await log.read(stream_id, 0, 0)).status == "open"
+
+
+# --- unattended streams (a long job, mostly not watched) ------------------------------------------------------------
+
+
+async def test_an_unattended_stream_outlives_the_grace_and_still_stalls() -> None:
+    """Never read, past every grace: an unattended stream stays open while a plain one beside it is cancelled; the
+    stall bound still applies to it."""
+    clock, metrics, log = FakeClock(), RecordingMetrics(), InMemoryStreamLog()
+    manager = _manager(log, clock=clock, metrics=metrics, resume_grace_s=5.0, first_consumer_s=5.0, stall_timeout_s=60)
+    kept = await manager.open(owner=ALICE)
+    manager.publisher(await manager.create_completion_token(kept)).keep_unattended()
+    plain = await manager.open(owner=ALICE)
+    await manager.create_completion_token(plain)
+    clock.advance(30.0)
+    await manager.sweep()
+    assert (await log.read(kept, 0, 0)).status == "open"
+    assert await _events(log, plain) == [("cancelled", {"reason": "grace"})]
+    assert _cancels(metrics, "grace") == 1
+    clock.advance(31.0)
+    await manager.sweep()
+    assert (await log.read(kept, 0, 0)).status == "error"
+    await manager.aclose()
+
+
+async def test_zero_grace_leaves_an_unattended_stream_open_when_its_reader_leaves() -> None:
+    """The zero-grace cancel on the last reader leaving skips an unattended stream."""
+    log = InMemoryStreamLog()
+    manager = _manager(log, resume_grace_s=0.0)
+    stream_id = await manager.open(owner=ALICE)
+    manager.publisher(await manager.create_completion_token(stream_id)).keep_unattended()
+    reader = manager.subscribe(stream_id, owner=ALICE)
+    pending = asyncio.ensure_future(anext(reader))
+    await asyncio.sleep(0.01)
+    pending.cancel()
+    await asyncio.gather(pending, return_exceptions=True)
+    await reader.aclose()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.05)
+    assert (await log.read(stream_id, 0, 0)).status == "open"
+    await manager.aclose()
