@@ -73,6 +73,7 @@ from services.live_transcription import LiveTranscriptionService
 from services.quota_admin import QuotaAdmin
 from services.quotas import MeteredLedger, QuotaGate, QuotaPolicy, quota_gate_resource
 from services.readiness import ReadinessService
+from services.realtime import RealtimeService
 from services.registry import ProviderRegistry
 from services.speech import SpeechService
 from services.speech_segments import SegmentRules
@@ -94,6 +95,7 @@ from settings.model import (
     ProvidersSettings,
     QuotasSettings,
     StreamingSettings,
+    VideoSettings,
 )
 from settings.secret import Secret
 
@@ -218,6 +220,11 @@ def _quota_store(client: Redis | None, config: QuotasSettings) -> QuotaStore:
     return RedisQuotaStore(client, prefix=config.redis_prefix, held_ttl_s=max(600.0, 10 * config.reservation_ttl_s))
 
 
+def _video_hold_s(video: VideoSettings) -> float:
+    """How long a video job's quota hold lasts unrenewed: the longest a job may run, plus a lease to hand it over."""
+    return video.max_job_s + video.lease_s
+
+
 def _quota_policy(config: QuotasSettings) -> QuotaPolicy:
     for name in LIMIT_NAMES:
         value = getattr(config, name)
@@ -326,7 +333,11 @@ class Container(containers.DeclarativeContainer):
         redis_cache_generation, redis_client
     )
     api_keys: providers.Provider[ApiKeyService] = providers.Resource(
-        api_key_service_resource, api_key_store, api_key_generation, schema_ready=database_schema
+        api_key_service_resource,
+        api_key_store,
+        api_key_generation,
+        schema_ready=database_schema,
+        recheck_s=settings.provided.auth.key_recheck_s,  # sockets opened with a key close soon after its revocation
     )
     token_verifier: providers.Provider[TokenVerifier] = providers.Singleton(CredentialVerifier, jwt_verifier, api_keys)
     token_minter: providers.Provider[TokenMinter] = providers.Singleton(
@@ -436,6 +447,18 @@ class Container(containers.DeclarativeContainer):
         metrics,
         idle_timeout_s=settings.provided.audio.live_idle_timeout_s,
         max_seconds=settings.provided.audio.live_max_seconds,
+        quotas=quota_gate,  # a session holds a slot and a whole session's price while it runs (issue 18)
+    )
+    # realtime voice (WS /api/v1/ws/realtime): a relay to a speech-to-speech model, bounded both ways and in time
+    realtime_service: providers.Provider[RealtimeService] = providers.Singleton(
+        RealtimeService,
+        attempt_runner,
+        metrics,
+        quotas=quota_gate,
+        idle_timeout_s=settings.provided.realtime.idle_timeout_s,
+        max_seconds=settings.provided.realtime.max_seconds,
+        inbound_queue_seconds=settings.provided.realtime.inbound_queue_seconds,
+        outbound_queue_events=settings.provided.realtime.outbound_queue_events,
     )
     embedding_service: providers.Provider[EmbeddingService] = providers.Singleton(
         EmbeddingService, attempt_runner, quotas=quota_gate
@@ -468,11 +491,20 @@ class Container(containers.DeclarativeContainer):
     video_streams: providers.Provider[JobStreams] = providers.Singleton(
         JobStreams, streaming_manager, silence_s=settings.provided.video.max_job_s
     )
+    # A job holds its quota reservation until whichever process ends it settles it (issue 18); its records are
+    # counted by the accounts themselves (for the submitting key too), so they take the plain ledger.
     video_accounts: providers.Provider[JobAccounts] = providers.Singleton(
-        JobAccounts, attempt_runner, metered_ledger, metrics
+        JobAccounts, attempt_runner, usage_ledger, metrics, quotas=quota_gate
     )
     video_service: providers.Provider[VideoService] = providers.Singleton(
-        VideoService, attempt_runner, video_jobs, video_streams, media_store, video_accounts
+        VideoService,
+        attempt_runner,
+        video_jobs,
+        video_streams,
+        media_store,
+        video_accounts,
+        quotas=quota_gate,
+        hold_s=providers.Callable(_video_hold_s, settings.provided.video),
     )
     video_worker: providers.Provider[VideoWorker] = providers.Resource(
         video_worker_resource,

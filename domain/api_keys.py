@@ -17,6 +17,7 @@ from typing import Final
 
 from attrs import field, frozen
 
+from domain.quotas import Limits
 from domain.types import CustomerId
 
 __all__ = [
@@ -61,7 +62,8 @@ def model_allowed(allowed: Iterable[str], names: Iterable[str], provider: str) -
 
 @frozen
 class ApiKey:
-    """An issued key as stored: never the key itself. ``models`` ``None`` allows every model."""
+    """An issued key as stored: never the key itself. ``models`` ``None`` allows every model. ``limits`` are the key's
+    own, enforced with (never instead of) its customer's: unset ones leave only the customer's."""
 
     id: str
     prefix: str
@@ -73,6 +75,7 @@ class ApiKey:
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    limits: Limits = field(factory=Limits)
 
     @property
     def revoked(self) -> bool:

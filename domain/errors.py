@@ -14,6 +14,7 @@ __all__ = [
     "AuthenticationError",
     "AuthorizationError",
     "CapabilityError",
+    "ClientTooSlowError",
     "CompletionOwnershipError",
     "ConfigurationError",
     "ConflictError",
@@ -252,6 +253,16 @@ class CompletionOwnershipError(StreamingError):
 
     def __init__(self, message: str = "completion token does not own this stream", **kwargs: Any) -> None:
         super().__init__("complete", message, **kwargs)
+
+
+class ClientTooSlowError(StreamingError):
+    """A socket's client did not read what it was sent in time (a send blocked past its timeout, or the messages
+    waiting for it passed their bound): it is disconnected rather than buffered without limit."""
+
+    code = "client_too_slow"
+
+    def __init__(self, message: str, *, context: Mapping[str, Any] | None = None) -> None:
+        super().__init__("deliver", message, context=context)
 
 
 class DatabaseError(ServiceError):

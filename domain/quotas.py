@@ -27,13 +27,17 @@ __all__ = [
     "UNLIMITED",
     "USD_UNITS",
     "Consumption",
+    "Grant",
     "LimitName",
     "LimitOverride",
     "Limits",
     "QuotaExceededError",
     "QuotaUsage",
+    "RateStatus",
     "Refusal",
     "Reservation",
+    "Scope",
+    "Standing",
     "Windows",
     "to_units",
     "to_usd",
@@ -50,6 +54,8 @@ LIMIT_NAMES: Final[tuple[LimitName, ...]] = (
     "monthly_budget_usd",
 )
 BUDGETS: Final = frozenset({"daily_budget_usd", "monthly_budget_usd"})
+Scope = Literal["customer", "key"]
+"""Whose counters a limit is checked on: the customer's (all its keys and tokens) or one API key's."""
 UNLIMITED: Final = -1
 """In an override: lift this limit for the customer whatever the default."""
 USD_UNITS: Final = 100_000_000
@@ -80,6 +86,16 @@ class Limits:
     def any(self) -> bool:
         """Whether anything is limited at all (if not, a call reserves nothing)."""
         return any(getattr(self, name) is not None for name in LIMIT_NAMES)
+
+    def check(self, prefix: str = "") -> Limits:
+        """These limits, or a ``ValidationError`` naming (after ``prefix``) the first value that is not from 0 to
+        its most (a 32-bit count; $1e9 for a budget, whose counting units must stay exact in a double)."""
+        for name in LIMIT_NAMES:
+            value = getattr(self, name)
+            most = 1e9 if name in BUDGETS else 2**31 - 1
+            if value is not None and not (math.isfinite(value) and 0 <= value <= most):
+                raise ValidationError(f"{prefix}{name}", f"must be from 0 to {most:g} (null: no limit)")
+        return self
 
     @property
     def counts_consumption(self) -> bool:
@@ -126,12 +142,14 @@ class Consumption:
 
 @frozen
 class Reservation:
-    """What one admitted call holds until it is settled or ``expires_at`` (epoch seconds) passes."""
+    """What one admitted call holds until it is settled or ``expires_at`` (epoch seconds) passes; ``key_id`` names the
+    API key whose own limits it is held against too (``None``: the customer's only)."""
 
     id: str
     customer_id: str
     holds: Consumption
     expires_at: float
+    key_id: str | None = None
 
 
 @frozen
@@ -181,10 +199,65 @@ class Refusal:
     allowed: int
     used: int
     held: int
+    scope: Scope = "customer"
 
     def error(self, asked: Consumption, windows: Windows) -> QuotaExceededError:
         """The 429 for this refusal (amounts of budgets in USD)."""
         return QuotaExceededError(self, asked, windows)
+
+
+@frozen
+class Standing:
+    """One limit just after a call was admitted: its value, what its window counted (this call's request included)
+    and what calls in flight hold (this call's included), in counting units."""
+
+    limit: LimitName
+    allowed: int
+    used: int
+    held: int
+    scope: Scope = "customer"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.allowed - self.used - self.held)
+
+    def status(self, windows: Windows) -> RateStatus:
+        """What the ``X-RateLimit-*`` headers say of this limit (budgets in USD)."""
+        scale = to_usd if self.limit in BUDGETS else (lambda amount: amount)
+        share = self.remaining / self.allowed if self.allowed > 0 else 0.0
+        return RateStatus(
+            self.limit,
+            self.scope,
+            scale(self.allowed),
+            scale(self.remaining),
+            math.ceil(windows.reset_s(self.limit)),
+            share,
+        )
+
+
+@frozen
+class Grant:
+    """A reservation held: where every limit checked stands now (empty when none was, or for a retried reserve)."""
+
+    standings: tuple[Standing, ...] = ()
+
+    def tightest(self, windows: Windows) -> RateStatus | None:
+        """The limit closest to refusing (the smallest share left; the first checked on a tie), or ``None``."""
+        statuses = [standing.status(windows) for standing in self.standings]
+        return min(statuses, key=lambda status: status.share, default=None)
+
+
+@frozen
+class RateStatus:
+    """A limit as a response reports it: ``allowed`` and ``remaining`` (counts, or USD for budgets), seconds until
+    ``reset_s``, and the ``share`` of it left (0 to 1), which picks the one limit a response names."""
+
+    limit: LimitName
+    scope: Scope
+    allowed: int | float
+    remaining: int | float
+    reset_s: int
+    share: float
 
 
 @frozen
@@ -201,7 +274,8 @@ class QuotaUsage:
 
 
 class QuotaExceededError(RateLimitError):
-    """A customer's own limit or budget would be passed (ours, not a vendor's): a 429 before any vendor is called.
+    """A customer's (or its API key's) own limit or budget would be passed (ours, not a vendor's): a 429 before any
+    vendor is called.
 
     ``code`` is ``rate_limited`` for the rate limits and ``daily_budget_exceeded`` / ``monthly_budget_exceeded``
     for the budgets; ``context`` names the limit, its value, what remains and when it resets (the ``X-RateLimit-*``
@@ -218,19 +292,20 @@ class QuotaExceededError(RateLimitError):
         settled_over = refusal.used + asked_amount > refusal.allowed
         retry = None if alone else (reset if settled_over else min(reset, 1.0))
         what = refusal.limit.replace("_", " ").replace(" usd", " (USD)")
+        if refusal.scope == "key":
+            what = f"this API key's {what}"
         if alone:
             message = f"this request alone ({scale(asked_amount)}) exceeds the {what} limit of {scale(refusal.allowed)}"
         else:
             message = f"{what} limit of {scale(refusal.allowed)} reached; {scale(remaining)} remaining"
-        super().__init__(
-            message,
-            retry_after=None if retry is None else math.ceil(retry),
-            context={
-                "limit": refusal.limit,
-                "allowed": scale(refusal.allowed),
-                "remaining": scale(remaining),
-                "reset_s": math.ceil(reset),
-            },
-        )
+        context: dict[str, Any] = {
+            "limit": refusal.limit,
+            "allowed": scale(refusal.allowed),
+            "remaining": scale(remaining),
+            "reset_s": math.ceil(reset),
+        }
+        if refusal.scope == "key":  # the key's own limit, not the customer's: say so
+            context["scope"] = "key"
+        super().__init__(message, retry_after=None if retry is None else math.ceil(retry), context=context)
         self.code = _BUDGET_CODES.get(refusal.limit, RateLimitError.code)
         self.refusal = refusal

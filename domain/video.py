@@ -172,6 +172,8 @@ class VideoJob:
     lease_until: datetime | None = None
     claims: int = 0
     """How many times a worker claimed the job (1 for a job that ran in one go)."""
+    api_key_id: str | None = None
+    """The API key that submitted the job when the key has limits of its own: its video spend is counted for it."""
 
     @property
     def finished(self) -> bool:

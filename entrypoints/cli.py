@@ -75,6 +75,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         os.environ[_TICKET_SECRET_VAR] = secrets.token_urlsafe(32)
         settings = load_settings()
 
+    if settings.http.workers > 1:
+        from entrypoints.worker_limits import refuse_per_worker_limits
+
+        # Limits counted per worker would allow workers x the limit: refused without Redis (see the module).
+        asyncio.run(_with_container(lambda container: refuse_per_worker_limits(settings, container)))
+
     config = hypercorn_config(settings)  # graceful shutdown and the listen backlog: see entrypoints/serve.py
     url = f"http://{settings.http.host}:{settings.http.port}"
     banner = [f"Switchyard {_version()} ({settings.app.env}) listening on {url}  (docs: {url}/docs)"]

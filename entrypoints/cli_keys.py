@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.api_keys import ApiKey
+from domain.quotas import LIMIT_NAMES, Limits
 
 __all__ = ["add_keys_command"]
 
@@ -28,6 +29,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _limits(limits: Limits) -> str:
+    """The key's own limits set, as ``name=value`` pairs (``-``: none of its own)."""
+    pairs = [f"{name}={getattr(limits, name):g}" for name in LIMIT_NAMES if getattr(limits, name) is not None]
+    return " ".join(pairs) or "-"
+
+
 def _as_json(key: ApiKey) -> dict[str, Any]:
     return {
         "id": key.id,
@@ -40,19 +47,26 @@ def _as_json(key: ApiKey) -> dict[str, Any]:
         "expires_at": _iso(key.expires_at),
         "last_used_at": _iso(key.last_used_at),
         "revoked_at": _iso(key.revoked_at),
+        "limits": {name: getattr(key.limits, name) for name in LIMIT_NAMES},
     }
 
 
 def _create(args: argparse.Namespace, run: Runner) -> int:
     async def create(container: Any) -> int:
         service = await container.api_keys()
+        limits = Limits(args.rpm, args.tpm, args.concurrent, args.daily_usd, args.monthly_usd)
         issued = await service.create(
-            args.customer, args.name, scopes=args.scope or (), expires_in_s=args.expires, models=args.model
+            args.customer,
+            args.name,
+            scopes=args.scope or (),
+            expires_in_s=args.expires,
+            models=args.model,
+            limits=limits,
         )
         key = issued.key
         print(f"created {key.id} ({key.prefix}...) for {key.customer_id}, name {key.name!r}")
         print(f"  scopes: {' '.join(sorted(key.scopes)) or '-'}  models: {' '.join(sorted(key.models or ())) or 'all'}")
-        print(f"  expires: {_when(key.expires_at)}")
+        print(f"  expires: {_when(key.expires_at)}  limits: {_limits(key.limits)}")
         print("the key (shown only now; store it):")
         print(issued.secret, flush=True)
         return 0
@@ -99,6 +113,12 @@ def add_keys_command(commands: Any, *, ttl: Callable[[str], float], run: Runner)
     create.add_argument("--scope", action="append", help="a scope the key grants (repeatable)")
     create.add_argument("--model", action="append", help="a model the key may use, or provider/* (repeatable)")
     create.add_argument("--expires", type=ttl, default=None, help="lifetime, e.g. 30d, 12h (default: never)")
+    # The key's own limits, enforced with (never instead of) its customer's; unset: only the customer's apply.
+    create.add_argument("--rpm", type=int, default=None, help="the key's own requests per minute")
+    create.add_argument("--tpm", type=int, default=None, help="the key's own tokens per minute")
+    create.add_argument("--concurrent", type=int, default=None, help="the key's own calls in flight at once")
+    create.add_argument("--daily-usd", type=float, default=None, help="the key's own daily budget in USD")
+    create.add_argument("--monthly-usd", type=float, default=None, help="the key's own monthly budget in USD")
     create.set_defaults(func=lambda args: _create(args, run))
 
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")

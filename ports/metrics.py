@@ -21,6 +21,11 @@ Canonical names (labels in brackets), so producers and the adapter agree:
   processing time runs from its first audio byte to its last final),
   ``transcription_live_first_partial_seconds[provider, model]`` (first audio byte to first partial),
   ``transcription_live_final_seconds[provider, model]`` (end of the client's audio to the session's last final)
+- realtime voice: ``realtime_sessions_total[provider, model, outcome]`` (outcome: done, cancelled or the error
+  code), ``realtime_audio_seconds_total[provider, model, direction]`` (in: the client's audio, out: the model's),
+  ``realtime_turns_total[provider, model, status]`` (a model response ended: completed, cancelled, interrupted ...),
+  ``realtime_first_audio_seconds[provider, model]`` (end of the user's turn, a commit, text or tool result, to the
+  first audio of the answer)
 - breakers: ``breaker_state[provider, model]`` (gauge: 0 closed, 1 half-open, 2 open, as this process last saw it),
   ``breaker_transitions_total[provider, model, to]`` (counted by the instance that made the transition),
   ``breaker_skips_total[provider, model]`` (attempts refused because the model's breaker was open)

@@ -11,6 +11,9 @@ trusted only under the current value of a ``CacheGeneration`` counter that every
 
 When the counter cannot be read, the key is read from the database and not cached. ``last_used_at`` is kept in
 memory and written in batches every ``touch_interval_s`` (and at shutdown), never on the request's path.
+
+A connection that outlives its handshake (a WebSocket) is told when its key is revoked through ``watch``
+(``services/key_watch.py``: one look per ``recheck_s`` per process, one counter read while nothing changed).
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from attrs import frozen
 from domain.api_keys import KEY_PREFIX, ApiKey, IssuedKey, display_prefix, hash_key, looks_like_key
 from domain.auth import AuthContext
 from domain.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from domain.quotas import Limits
 from domain.types import CustomerId
 from ports.api_keys import ApiKeyStore, CacheGeneration
+from services.key_watch import KeyWatcher
 
 __all__ = ["ApiKeyService", "api_key_service_resource"]
 
@@ -62,6 +67,7 @@ class ApiKeyService:
         cache_ttl_s: float = 60.0,
         cache_size: int = 10_000,
         touch_interval_s: float = 30.0,
+        recheck_s: float = 2.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
         secret: Callable[[], str] = lambda: secrets.token_urlsafe(32),
@@ -77,6 +83,7 @@ class ApiKeyService:
         self._cache: dict[str, _Cached] = {}
         self._used: dict[str, datetime] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._watcher = KeyWatcher(store, generation, interval_s=recheck_s, now=now)
 
     # --- administration -------------------------------------------------------------------------------------------
 
@@ -88,8 +95,10 @@ class ApiKeyService:
         scopes: Iterable[str] = (),
         expires_in_s: float | None = None,
         models: Iterable[str] | None = None,
+        limits: Limits | None = None,
     ) -> IssuedKey:
-        """A new key for ``customer_id``; the returned ``secret`` is the only time the key is ever available."""
+        """A new key for ``customer_id``; the returned ``secret`` is the only time the key is ever available.
+        ``limits`` are the key's own (each ``None`` or >= 0), enforced with its customer's."""
         if not customer_id.strip():
             raise ValidationError("customer_id", "must not be empty")
         if not name.strip() or len(name) > _MAX_NAME:
@@ -100,6 +109,7 @@ class ApiKeyService:
             raise ValidationError("models", "must name at least one model (leave it out to allow every model)")
         if expires_in_s is not None and not expires_in_s > 0:
             raise ValidationError("expires_in_s", "must be positive")
+        own = (limits or Limits()).check("limits.")
         created = self._now()
         secret = f"{KEY_PREFIX}{self._secret()}"
         key = ApiKey(
@@ -111,6 +121,7 @@ class ApiKeyService:
             scopes=granted,
             models=allowed,
             expires_at=None if expires_in_s is None else created + timedelta(seconds=expires_in_s),
+            limits=own,
         )
         await self._store.add(key, hash_key(secret))
         _log.info("api_key_created", extra={"key_id": key.id, "customer_id": customer_id})
@@ -146,6 +157,7 @@ class ApiKeyService:
             # After the commit: an instance that reads the new value re-reads the key and sees it revoked.
             await self._generation.bump()
         self._cache.clear()
+        self._watcher.poke()  # sockets on this instance close now; others at their next look
         _log.info("api_key_revoked", extra={"key_id": revoked.id, "customer_id": revoked.customer_id})
         return revoked
 
@@ -172,7 +184,12 @@ class ApiKeyService:
             expires_at=None if key.expires_at is None else key.expires_at.timestamp(),
             key_id=key.id,
             models=key.models,
+            key_limits=key.limits if key.limits.any else None,
         )
+
+    def watch(self, token: str) -> contextlib.AbstractContextManager[asyncio.Future[str]]:
+        """While the block runs: a future resolved with the reason once the key ``token`` is revoked or deleted."""
+        return self._watcher.watch(hash_key(token))
 
     async def _lookup(self, key_hash: str) -> ApiKey | None:
         generation = await self._current_generation()
@@ -221,7 +238,8 @@ class ApiKeyService:
                 self._used.setdefault(key_id, at)
 
     async def aclose(self) -> None:
-        """Stop the background flush and write what is pending."""
+        """Stop the background flush and the key watch, and write what is pending."""
+        await self._watcher.aclose()
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -240,12 +258,12 @@ def _checked(field: str, values: Iterable[str], most: int) -> frozenset[str]:
 
 
 async def api_key_service_resource(
-    store: ApiKeyStore, generation: CacheGeneration | None, schema_ready: object = None
+    store: ApiKeyStore, generation: CacheGeneration | None, schema_ready: object = None, recheck_s: float = 2.0
 ) -> AsyncIterator[ApiKeyService]:
     """Container resource: the key service; at shutdown its pending last-used times are written.
     ``schema_ready`` only orders start-up (the keys table exists once migrations ran)."""
     del schema_ready
-    service = ApiKeyService(store, generation)
+    service = ApiKeyService(store, generation, recheck_s=recheck_s)
     try:
         yield service
     finally:

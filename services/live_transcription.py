@@ -10,6 +10,14 @@ runner retries and falls back on), the vendor's partials and finals, then exactl
 totals, ``LiveFailed`` (a vendor failure, a client silent for ``idle_timeout_s``, a session past ``max_seconds`` of
 audio, a protocol error) or ``LiveCancelled`` (the client left).
 
+``start`` passes the quota gate first (``services/quotas.py``): a session is one request, holds one slot in flight
+(``concurrent_streams``) for as long as it runs, and reserves, against the tokens-free budgets, the price of a whole
+session of ``max_seconds`` of audio at the dearest candidate. That bound is known before the first byte and is never
+exceeded (the session is cut at ``max_seconds``), so a budget cannot be overspent by sessions in flight, whatever
+they send; the price is the cost of holding it (lower ``audio.live_max_seconds`` to hold less per session). The hold
+is renewed while the session runs and settled when it ends: what the session actually cost is counted from its usage
+records, the hold given back.
+
 Every attempt leaves one usage record (``stt``, the audio seconds forwarded, their cost) through the runner. The
 transcription metrics of a session that opened: audio seconds and words (however it ended), time to first partial
 (from the first audio byte), and, for one that ended well, the processing time (first audio byte to the last final),
@@ -38,11 +46,13 @@ from domain.live_transcription import (
     LiveSummary,
     LiveTranscript,
 )
+from domain.metering import Units
 from domain.types import JsonValue
 from ports.live_transcription import LIVE_STT_PORT, LiveTranscriptionProvider
 from ports.metrics import Metrics
 from services.attempts import Attempt, AttemptRunner, Caller, Candidates, Finished
 from services.live_attempt import AudioBuffer, LiveAttempt, Opened, Progress, Stopped
+from services.quotas import Admission, QuotaGate
 
 __all__ = [
     "LiveCancelled",
@@ -136,9 +146,17 @@ class _OpenInterrupt:
 class LiveRun:
     """One live session: the client's side (``feed``, ``end``, ``abort``) and the updates for it (``updates``)."""
 
-    def __init__(self, service: LiveTranscriptionService, candidates: Candidates, config: LiveConfig, caller: Caller):
+    def __init__(
+        self,
+        service: LiveTranscriptionService,
+        candidates: Candidates,
+        config: LiveConfig,
+        caller: Caller,
+        admission: Admission | None = None,
+    ):
         self._service = service
         self._candidates = candidates
+        self._admission = admission
         self._config = config
         self._caller = caller
         bytes_per_second = config.sample_rate * SAMPLE_BYTES
@@ -210,6 +228,8 @@ class LiveRun:
         finally:
             opening.close()
             await self._audio.close()
+            if self._admission is not None:  # after the runner wrote its records: the cost is counted, then unheld
+                await self._admission.release()
         self._record(terminal, first_partial_at)
         yield terminal if terminal is not None else LiveFailed(ServiceError("the live session ended without a result"))
 
@@ -287,8 +307,10 @@ class LiveTranscriptionService:
         max_seconds: float = 3600.0,
         queue_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        quotas: QuotaGate | None = None,
     ) -> None:
         self.runner = runner
+        self.quotas = quotas or QuotaGate.unlimited()
         self.metrics = metrics
         self.idle_timeout_s = idle_timeout_s
         self.max_seconds = max_seconds
@@ -319,6 +341,10 @@ class LiveTranscriptionService:
         live = [spec for spec in candidates.models[1:] if self.runner.registry.provider(spec, LIVE_STT_PORT)]
         return Candidates(candidates.capability, (primary, *live))
 
-    def start(self, model: str, config: LiveConfig, caller: Caller) -> LiveRun:
-        """A run for one client session (the vendor is called when its ``updates`` are first read)."""
-        return LiveRun(self, self.plan(model, config), config, caller)
+    async def start(self, model: str, config: LiveConfig, caller: Caller) -> LiveRun:
+        """A run for one client session, admitted by the quota gate (429 over a limit, 403 a model its key may not
+        use); the vendor is called when its ``updates`` are first read, and the admission is settled when they end."""
+        candidates = self.plan(model, config)
+        seconds = self.max_seconds
+        admission = await self.quotas.admit(caller, candidates, lambda _: Units(audio_seconds=seconds))
+        return LiveRun(self, admission.candidates, config, caller, admission)

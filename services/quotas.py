@@ -2,10 +2,12 @@
 
 ``admit`` first applies the credential's model allow-list (an API key may be limited to some models: the requested
 one outside it is a 403 naming it, fallbacks outside it are skipped), then the customer's limits (settings defaults,
-under the customer's override). When anything is limited it *reserves* in the ``QuotaStore``, in one atomic step on
-the store: one request, one slot in flight and, when tokens or spend are limited, the call's estimate (input counted
-from the request, output from ``max_tokens``, priced at the dearest candidate). Over a limit is a
-``QuotaExceededError`` (429), raised before the runner starts.
+under the customer's override) and the API key's own limits when the caller's key has any. When anything is limited
+it *reserves* in the ``QuotaStore``, in one atomic step on the store for the customer and the key together: one
+request, one slot in flight and, when tokens or spend are limited, the call's estimate (input counted from the
+request, output from ``max_tokens``, priced at the dearest candidate). Over a limit is a ``QuotaExceededError``
+(429), raised before the runner starts; once admitted, the limit closest to refusing is reported to the request
+(``report_rate_status``) for its ``X-RateLimit-*`` headers.
 
 What a call actually consumed is counted from its usage records as the runner writes them, one per attempt
 (``MeteredLedger``), for every customer whose tokens or spend are limited (calls the gate never admitted, such as CLI
@@ -32,17 +34,16 @@ from typing import TypeVar
 
 from attrs import define, field, frozen
 
-from domain.api_keys import model_allowed
 from domain.catalog import ModelSpec
 from domain.errors import AuthorizationError, ServiceError
 from domain.metering import Units
 from domain.pricing import cost_usd
-from domain.quotas import Consumption, LimitOverride, Limits, QuotaUsage, Reservation, Windows, to_units
+from domain.quotas import Consumption, LimitOverride, Limits, QuotaUsage, Refusal, Reservation, Windows, to_units
 from domain.usage import UsageRecord, UsageTotal
 from ports.quotas import QuotaOverrideStore, QuotaStore
 from ports.usage import GroupBy, UsageLedger
 from services.attempts import Caller, Candidates
-from services.principal import current_principal
+from services.principal import allows_model, current_principal, report_rate_status
 
 __all__ = ["Admission", "Estimator", "MeteredLedger", "QuotaGate", "QuotaPolicy", "quota_gate_resource"]
 
@@ -77,11 +78,14 @@ class _Seen:
 class Admission:
     """One admitted call: the models it may use and, when something is limited, its reservation until settled."""
 
-    def __init__(self, gate: QuotaGate, candidates: Candidates, reservation: Reservation | None) -> None:
+    def __init__(
+        self, gate: QuotaGate, candidates: Candidates, reservation: Reservation | None, *, detached: bool = False
+    ) -> None:
         self.candidates = candidates
         self.reservation = reservation
         self._gate = gate
-        self._released = reservation is None
+        # Detached: settled by whoever ends the work (``QuotaGate.release_detached``), never by this object.
+        self._released = reservation is None or detached
 
     @property
     def open(self) -> bool:
@@ -146,29 +150,45 @@ class QuotaGate:
     # --- admission --------------------------------------------------------------------------------------------------
 
     async def admit(
-        self, caller: Caller, candidates: Candidates, estimate: Estimator, *, price: Price = cost_usd
+        self,
+        caller: Caller,
+        candidates: Candidates,
+        estimate: Estimator,
+        *,
+        price: Price = cost_usd,
+        detached_id: str | None = None,
+        hold_s: float | None = None,
     ) -> Admission:
-        """The call's admission: 403 for a model its key may not use, 429 over a limit; never calls a vendor."""
+        """The call's admission: 403 for a model its key may not use, 429 over a limit; never calls a vendor.
+
+        A *detached* admission (``detached_id``, for work that outlives this process's part in it, such as a video
+        job another worker may finish) reserves under that id for ``hold_s`` seconds without renewal; whoever ends
+        the work settles it with ``release_detached``, and it lapses at its expiry otherwise."""
         candidates = _allowed(candidates)
         if self._store is None:
             return Admission(self, candidates, None)
         customer = caller.customer_id
         limits = await self.limits_for(customer)
-        if not limits.any:
+        key_id, key_limits = _key_limits(customer)
+        if not limits.any and key_limits is None:
             return Admission(self, candidates, None)
         now = self._clock()
         windows = Windows.at(now)
         asked = Consumption()
-        if limits.counts_consumption:
+        if limits.counts_consumption or (key_limits is not None and key_limits.counts_consumption):
             asked = await self._demand(candidates, estimate, price)
             if limits.daily_budget_usd is not None or limits.monthly_budget_usd is not None:
                 await self._seed(customer, windows)
-        reservation = Reservation(f"q_{uuid.uuid4().hex}", customer, asked, now + self.policy.reservation_ttl_s)
-        refusal = await self._store.reserve(reservation, limits, windows, now)
-        if refusal is not None:
-            _log.info("quota_refused", extra={"customer_id": customer, "limit": refusal.limit})
-            raise refusal.error(asked, windows)
-        admission = Admission(self, candidates, reservation)
+        ttl = self.policy.reservation_ttl_s if hold_s is None else hold_s
+        reservation = Reservation(detached_id or f"q_{uuid.uuid4().hex}", customer, asked, now + ttl, key_id)
+        answer = await self._store.reserve(reservation, limits, windows, now, key_limits)
+        if isinstance(answer, Refusal):
+            _log.info("quota_refused", extra={"customer_id": customer, "limit": answer.limit, "scope": answer.scope})
+            raise answer.error(asked, windows)
+        report_rate_status(answer.tightest(windows))
+        admission = Admission(self, candidates, reservation, detached=detached_id is not None)
+        if detached_id is not None:
+            return admission
         self._open[reservation.id] = admission
         self._start_renewing()
         return admission
@@ -189,17 +209,35 @@ class QuotaGate:
 
     # --- usage as it is recorded ------------------------------------------------------------------------------------
 
-    async def count(self, record: UsageRecord) -> None:
-        """Count one usage record (one attempt) for a customer whose tokens or spend are limited. Never raises: the
-        record must reach the ledger whatever happens here."""
+    async def release_detached(self, customer_id: str, reservation_id: str) -> None:
+        """Settle a detached admission (any instance may: the id names it); nothing when it is gone already."""
+        if self._store is None:
+            return
+        try:
+            await self._store.settle(customer_id, reservation_id, Consumption(), Windows.at(self._clock()))
+        except ServiceError:  # it lapses at its expiry instead
+            _log.warning("quota_settle_failed", extra={"customer_id": customer_id})
+
+    async def count(self, record: UsageRecord, *, key_id: str | None = None) -> None:
+        """Count one usage record (one attempt) for a customer whose tokens or spend are limited, and for the API key
+        of the call it was written for when that key limits them. Never raises: the record must reach the ledger
+        whatever happens here.
+
+        The key is ``key_id`` when given (work that ran apart from its request, such as a video job, names it), else
+        the caller bound to the context the record is written in (``services/principal.py``): records are written by
+        the call's own task or by tasks it started, which inherit it."""
         if self._store is None:
             return
         consumed = Consumption(record.input_tokens + record.output_tokens, to_units(record.cost_usd))
         if consumed == Consumption():
             return
+        if key_id is None:
+            key_id, key_limits = _key_limits(record.customer_id)
+            if key_limits is None or not key_limits.counts_consumption:
+                key_id = None
         try:
-            if (await self.limits_for(record.customer_id)).counts_consumption:
-                await self._store.settle(record.customer_id, None, consumed, Windows.at(self._clock()))
+            if key_id is not None or (await self.limits_for(record.customer_id)).counts_consumption:
+                await self._store.settle(record.customer_id, None, consumed, Windows.at(self._clock()), key_id)
         except ServiceError:
             _log.warning("quota_count_failed", extra={"customer_id": record.customer_id})
 
@@ -288,24 +326,28 @@ class QuotaGate:
                 await self._renewer
 
 
+def _key_limits(customer_id: str) -> tuple[str | None, Limits | None]:
+    """The API key of the current caller and its own limits, when it has any and acts for ``customer_id``."""
+    principal = current_principal()
+    if principal is None or principal.key_id is None or principal.key_limits is None:
+        return None, None
+    if principal.customer_id != customer_id or not principal.key_limits.any:
+        return None, None
+    return principal.key_id, principal.key_limits
+
+
 def _allowed(candidates: Candidates) -> Candidates:
     """``candidates`` as the caller's credential allows: 403 naming the model asked for when it is outside the key's
     allow-list; fallbacks outside it are dropped."""
-    principal = current_principal()
-    models = principal.models if principal is not None else None
-    if models is None:
-        return candidates
-
-    def fits(spec: ModelSpec) -> bool:
-        return model_allowed(models, (spec.qualified_id, spec.id, *spec.aliases), spec.provider)
-
     primary = candidates.primary
-    if not fits(primary):
+    if not allows_model(primary):
+        principal = current_principal()
+        allowed = sorted(principal.models or ()) if principal is not None else []
         raise AuthorizationError(
             f"this API key may not use model {primary.qualified_id!r}",
-            context={"model": primary.qualified_id, "allowed_models": sorted(models)},
+            context={"model": primary.qualified_id, "allowed_models": allowed},
         )
-    return Candidates(candidates.capability, tuple(spec for spec in candidates.models if fits(spec)))
+    return Candidates(candidates.capability, tuple(spec for spec in candidates.models if allows_model(spec)))
 
 
 def _day_and_month(totals: Sequence[UsageTotal], today: datetime) -> tuple[float, float]:

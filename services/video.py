@@ -7,6 +7,13 @@ The catalog entry of a video model may list what it films in ``default_params``:
 ``video_aspect_ratios``, ``video_resolutions``, ``video_audio`` (``false``: no soundtrack to turn on) and
 ``video_first_frame`` (``false``: text only). A request outside those lists is a 422 naming the field and the
 allowed values; a list left out leaves the choice to the vendor (its adapter checks what it must).
+
+A job passes the quota gate at ``submit`` (429 over a limit, 403 a model its API key may not use) and holds, until
+it ends, one request, one slot in flight and its estimated cost: the seconds asked for (or, when left to the model,
+the longest it lists, else ``DEFAULT_VIDEO_SECONDS``) at the dearest candidate's price. The hold is *detached*: it
+is named after the job, lasts ``hold_s`` (the longest a job may run, plus a lease) without renewal, and is settled by
+``JobAccounts.record`` whichever process ends the job, after the job's actual cost was counted (for the customer and
+for the API key that submitted it).
 """
 
 from __future__ import annotations
@@ -23,15 +30,17 @@ from domain.errors import ConflictError, ServiceError, ValidationError
 from domain.media import MediaId, MediaObject
 from domain.metering import Units
 from domain.pricing import cost_usd
+from domain.quotas import Reservation
 from domain.streaming import Outcome
 from domain.types import CustomerId
 from domain.usage import UsageRecord
-from domain.video import VideoJob, VideoRequest, new_video_job_id
+from domain.video import VideoJob, VideoJobId, VideoRequest, new_video_job_id
 from ports.media import MediaStore
 from ports.metrics import Metrics
 from ports.usage import UsageLedger
 from ports.video import VideoJobStore
-from services.attempts import AttemptRunner, Candidates
+from services.attempts import AttemptRunner, Caller, Candidates
+from services.quotas import QuotaGate
 from services.video_streams import JobStreams
 
 __all__ = [
@@ -42,6 +51,7 @@ __all__ = [
     "VideoService",
     "plan_video",
     "request_problem",
+    "video_reservation_id",
 ]
 
 MAX_PROMPT_CHARACTERS: Final = 5_000
@@ -49,6 +59,20 @@ MAX_PROMPT_CHARACTERS: Final = 5_000
 FIRST_FRAME_TYPES: Final = ("image/png", "image/jpeg")
 MAX_SEED: Final = 2**32 - 1
 _CAPABILITY: Final = "video"
+DEFAULT_VIDEO_SECONDS: Final = 8
+"""Seconds a job is reserved for when it leaves the duration to a model that lists none (Veo's default length)."""
+
+
+def video_reservation_id(job_id: str) -> str:
+    """The quota reservation a job holds while it runs (any process that ends the job can settle it by this)."""
+    return f"q_video_{job_id}"
+
+
+def _reserved_seconds(request: VideoRequest, spec: ModelSpec) -> int:
+    if request.duration_s is not None:
+        return request.duration_s
+    listed = [value for value in _allowed(spec, "video_durations") if isinstance(value, int | float)]
+    return int(max(listed, default=DEFAULT_VIDEO_SECONDS))
 
 
 @frozen
@@ -131,10 +155,13 @@ class JobAccounts:
     seconds priced at the model's ``video_price_per_second`` for a video made, nothing for the rest. The submission's
     provider calls leave their own records through the attempt runner (no units)."""
 
-    def __init__(self, runner: AttemptRunner, usage: UsageLedger, metrics: Metrics) -> None:
+    def __init__(
+        self, runner: AttemptRunner, usage: UsageLedger, metrics: Metrics, *, quotas: QuotaGate | None = None
+    ) -> None:
         self._registry = runner.registry
         self._usage = usage
         self._metrics = metrics
+        self._quotas = quotas or QuotaGate.unlimited()
 
     async def record(self, job: VideoJob, outcome: str, now: datetime, video_seconds: float = 0.0) -> None:
         model = job.served_by or job.model
@@ -161,10 +188,14 @@ class JobAccounts:
             self._metrics.increment("usage_units_total", video_seconds, unit="video_seconds", **labels)
         if cost:
             self._metrics.increment("cost_usd_total", cost, **labels)
+        # Counted (for the job's key too: the worker has no caller bound) before the hold is given back, so the
+        # spend is never neither held nor counted; ``usage`` is the plain ledger, so it is counted once.
+        await self._quotas.count(record, key_id=job.api_key_id)
         try:
             await self._usage.record(record)
         except ServiceError:
             self._metrics.increment("ledger_flush_failures_total")
+        await self._quotas.release_detached(job.owner, video_reservation_id(job.id))
 
     def _spec(self, model: str) -> ModelSpec | None:
         try:
@@ -185,8 +216,12 @@ class VideoService:
         accounts: JobAccounts,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        quotas: QuotaGate | None = None,
+        hold_s: float = 1800.0 + 60.0,
     ) -> None:
         self.runner = runner
+        self._quotas = quotas or QuotaGate.unlimited()
+        self._hold_s = hold_s
         self._jobs = jobs
         self._streams = streams
         self._media = media
@@ -196,8 +231,30 @@ class VideoService:
     async def submit(self, request: VideoRequest, owner: CustomerId) -> VideoJob:
         """Check ``request``, store it as a ``queued`` job of ``owner`` with its progress stream, and wake the local
         worker. The job id is also the ``request_id`` of its usage records."""
-        candidates = plan_video(self.runner, request)
+        planned = plan_video(self.runner, request)
         job_id = new_video_job_id()
+        seconds = _reserved_seconds(request, planned.primary)
+        admission = await self._quotas.admit(
+            Caller(owner, job_id),
+            planned,
+            lambda _: Units(video_seconds=seconds),
+            detached_id=video_reservation_id(job_id),
+            hold_s=self._hold_s,
+        )
+        try:
+            return await self._store(request, owner, job_id, admission.candidates, admission.reservation)
+        except BaseException:
+            await self._quotas.release_detached(owner, video_reservation_id(job_id))
+            raise
+
+    async def _store(
+        self,
+        request: VideoRequest,
+        owner: CustomerId,
+        job_id: VideoJobId,
+        candidates: Candidates,
+        reservation: Reservation | None,
+    ) -> VideoJob:
         model = candidates.primary.qualified_id
         first_frame: MediaObject | None = None
         if request.first_frame is not None:
@@ -215,6 +272,7 @@ class VideoService:
             updated_at=now,
             due_at=now,
             first_frame_media_id=first_frame.id if first_frame else None,
+            api_key_id=reservation.key_id if reservation is not None else None,
         )
         await self._streams.publish(job_id, "queued", {"job_id": job_id, "status": "queued", "model": model})
         try:

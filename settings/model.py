@@ -27,6 +27,7 @@ __all__ = [
     "MediaSettings",
     "ProvidersSettings",
     "QuotasSettings",
+    "RealtimeSettings",
     "RedisSettings",
     "Settings",
     "StreamingSettings",
@@ -93,6 +94,9 @@ class AuthSettings:
     # stream_ticket_secret, else a key derived from jwt_secret, else a random per-process key (one process only).
     stream_ticket_ttl_s: float = 300.0
     stream_ticket_secret: Secret | None = None
+    # --- API keys (issue 18): how often a WebSocket opened with a key checks it was not revoked since (one read of
+    # the Redis revocation counter per process while none was; a database read per open key without Redis).
+    key_recheck_s: float = 2.0
 
 
 @frozen
@@ -249,6 +253,21 @@ class AudioSettings:
     voiced_parallelism: int = 2
 
 
+# --- realtime voice (issue 17): WS /api/v1/ws/realtime, a relay to a speech-to-speech model --------------------
+@frozen
+class RealtimeSettings:
+    """Realtime sessions: one quiet both ways for ``idle_timeout_s`` ends, one ends at ``max_seconds``; up to
+    ``inbound_queue_seconds`` of the client's audio wait for the vendor (then its socket is not read); a client that
+    lets ``outbound_queue_events`` messages pile up, or does not take one within ``write_timeout_s``, is disconnected
+    (``client_too_slow``)."""
+
+    idle_timeout_s: float = 30.0
+    max_seconds: float = 1800.0
+    inbound_queue_seconds: float = 2.0
+    outbound_queue_events: int = 512
+    write_timeout_s: float = 5.0
+
+
 # --- video (issue 16): durable video jobs, polled by a worker loop in every serving process ----------------------
 @frozen
 class VideoSettings:
@@ -314,6 +333,7 @@ class Settings:
     limits: LimitsSettings = field(factory=LimitsSettings)
     media: MediaSettings = field(factory=MediaSettings)
     audio: AudioSettings = field(factory=AudioSettings)
+    realtime: RealtimeSettings = field(factory=RealtimeSettings)
     video: VideoSettings = field(factory=VideoSettings)
     breaker: BreakerSettings = field(factory=BreakerSettings)
     quotas: QuotasSettings = field(factory=QuotasSettings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from adapters.fake.embeddings import FakeEmbeddingProvider
 from adapters.fake.images import FakeImageProvider
 from adapters.fake.live_transcription import FakeLiveTranscriptionProvider
+from adapters.fake.realtime import FakeRealtimeProvider
 from adapters.fake.speech import FakeSpeechProvider
 from adapters.fake.text import FakeTextProvider
 from adapters.fake.transcription import FakeTranscriptionProvider
@@ -13,6 +14,7 @@ from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.live_transcription import LIVE_STT_PORT
 from ports.providers import VendorProviders
+from ports.realtime import REALTIME_PORT
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
@@ -33,5 +35,6 @@ def build_fake_providers(name: str = "fake") -> VendorProviders:
             TTS_PORT: FakeSpeechProvider(name=name),
             VIDEO_PORT: FakeVideoProvider(name=name),
             LIVE_STT_PORT: FakeLiveTranscriptionProvider(name=name),
+            REALTIME_PORT: FakeRealtimeProvider(name=name),
         },
     )

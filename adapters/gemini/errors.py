@@ -18,21 +18,29 @@ from google.genai import errors as genai_errors
 from adapters.kit.errors import generic_failure, retry_after_seconds, safe_reason, status_error
 from domain.errors import ServiceError
 
-__all__ = ["map_gemini_error", "safe_reason"]
+__all__ = ["map_gemini_error", "retry_info_delay", "safe_reason"]
 
 _TIMEOUTS = (httpx2.TimeoutException, TimeoutError)
 _UNREACHABLE = (httpx2.TransportError,)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
-def _retry_after(exc: genai_errors.APIError) -> float | None:
-    details: Any = exc.details
-    inner = details.get("error", details) if isinstance(details, Mapping) else None
+def retry_info_delay(body: object) -> float | None:
+    """The seconds a Google error body (``{"error": {...}}`` or its inside) asks to wait in a ``google.rpc.RetryInfo``
+    detail; ``None`` when it names none."""
+    inner: Any = body.get("error", body) if isinstance(body, Mapping) else None
     for detail in (inner or {}).get("details", []) if isinstance(inner, Mapping) else []:
         if isinstance(detail, Mapping) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
             match = _DURATION.match(str(detail.get("retryDelay", "")))
             if match:
                 return float(match.group(1))
+    return None
+
+
+def _retry_after(exc: genai_errors.APIError) -> float | None:
+    delay = retry_info_delay(exc.details)
+    if delay is not None:
+        return delay
     headers = getattr(exc.response, "headers", None)
     return retry_after_seconds(headers) if headers is not None else None
 

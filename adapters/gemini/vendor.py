@@ -11,6 +11,7 @@ from google.genai import types
 
 from adapters.gemini.embeddings import GeminiEmbeddingProvider
 from adapters.gemini.images import GeminiImageProvider
+from adapters.gemini.realtime import GeminiRealtimeProvider
 from adapters.gemini.speech import GeminiSpeechProvider
 from adapters.gemini.text import GeminiTextProvider
 from adapters.gemini.transcription import GeminiTranscriptionProvider
@@ -19,6 +20,7 @@ from domain.errors import ConfigurationError
 from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.providers import PortKey, VendorProviders
+from ports.realtime import REALTIME_PORT
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
@@ -52,8 +54,9 @@ def build_gemini_providers(
 ) -> VendorProviders:
     """One client for ``name``, calling ``<base_url>/<api_version>/...``. google-genai takes one timeout, in
     milliseconds, for every phase of a request, so ``connect_timeout_s`` cannot be applied separately; the overall
-    ``timeout_s`` bounds the connect as well. Its own retries are off (one attempt): the attempt runner retries."""
-    del connect_timeout_s  # see the docstring: the SDK has a single timeout
+    ``timeout_s`` bounds the connect as well. Its own retries are off (one attempt): the attempt runner retries.
+    Gemini Live sessions are WebSockets the SDK opens without that timeout: ``connect_timeout_s`` bounds their
+    handshake and setup."""
     options = types.HttpOptions(
         base_url=base_url,
         api_version=checked_api_version(api_version),
@@ -71,5 +74,6 @@ def build_gemini_providers(
         STT_PORT: GeminiTranscriptionProvider(client, name=name),
         TTS_PORT: GeminiSpeechProvider(client, name=name),
         VIDEO_PORT: GeminiVideoProvider(client, name=name),
+        REALTIME_PORT: GeminiRealtimeProvider(client, name=name, open_timeout_s=connect_timeout_s),
     }
     return VendorProviders(name, served, client.aio.aclose)

@@ -41,9 +41,9 @@ from websockets.exceptions import ConnectionClosed
 
 from adapters.kit.audio import AudioEncoder
 from adapters.kit.live import HANDSHAKE_FAILURES, closed_error, handshake_error
-from adapters.openai.errors import stream_error
+from adapters.openai.realtime_wire import event_error, receive
 from domain.catalog import ModelSpec
-from domain.errors import ProviderError, ServiceError, ValidationError
+from domain.errors import ProviderError
 from domain.live_transcription import LiveConfig, LiveTranscript, TranscriptKind
 
 __all__ = ["REALTIME_RATE", "OpenAILiveSession", "OpenAILiveTranscriptionProvider"]
@@ -68,29 +68,6 @@ def _session(model: ModelSpec, config: LiveConfig) -> dict[str, Any]:
             }
         },
     }
-
-
-def _event_error(provider: str, event: RealtimeErrorEvent) -> ServiceError:
-    error = event.error
-    if error.param and "model" in error.param:
-        return ValidationError("model", error.message, context={"provider": provider, "vendor_code": error.code})
-    mapped = stream_error(provider, error.code or error.type, error.message)
-    if isinstance(mapped, ValidationError):
-        # An invalid event is ours, not the client's: the session cannot go on.
-        return ProviderError(provider, f"{provider} refused the live session: {mapped.reason}", context=mapped.context)
-    return mapped
-
-
-async def _receive(connection: AsyncRealtimeConnection, provider: str) -> object:
-    """The next server event; a closed connection (even a clean close: the session was not over) is an error."""
-    try:
-        return await connection.recv()
-    except ConnectionClosed as exc:
-        raise closed_error(provider, exc) from exc
-    except ValueError as exc:  # not JSON
-        raise ProviderError(provider, f"{provider} sent a malformed event", original_error=exc, retryable=True) from exc
-    except openai.OpenAIError as exc:
-        raise ProviderError(provider, f"{provider} live session failed", original_error=exc) from exc
 
 
 class OpenAILiveSession:
@@ -126,7 +103,7 @@ class OpenAILiveSession:
 
     async def events(self) -> AsyncIterator[LiveTranscript]:
         while not self._over:
-            found = self._handle(await _receive(self._connection, self._provider))
+            found = self._handle(await receive(self._connection, self._provider))
             if found is not None:
                 yield found
 
@@ -202,7 +179,7 @@ class OpenAILiveSession:
             if self._ending and event.error.code == _COMMIT_EMPTY and event.error.event_id in (None, _END_COMMIT_ID):
                 self._tail_answered = True  # nothing after the last VAD commit: no tail to transcribe
             else:
-                raise _event_error(self._provider, event)
+                raise event_error(self._provider, event)
         return None
 
 
@@ -239,8 +216,8 @@ class OpenAILiveTranscriptionProvider:
 
     async def _confirmed(self, connection: AsyncRealtimeConnection) -> None:
         while True:
-            event = await _receive(connection, self._name)
+            event = await receive(connection, self._name)
             if isinstance(event, SessionUpdatedEvent):
                 return
             if isinstance(event, RealtimeErrorEvent):
-                raise _event_error(self._name, event)
+                raise event_error(self._name, event)

@@ -13,6 +13,7 @@ from openai import AsyncOpenAI
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from adapters.openai.images import OpenAIImageProvider
 from adapters.openai.live_transcription import OpenAILiveTranscriptionProvider
+from adapters.openai.realtime import OpenAIRealtimeProvider
 from adapters.openai.speech import OpenAISpeechProvider
 from adapters.openai.text import OpenAITextProvider
 from adapters.openai.transcription import OpenAITranscriptionProvider
@@ -20,6 +21,7 @@ from ports.embeddings import EMBEDDING_PORT
 from ports.images import IMAGE_PORT
 from ports.live_transcription import LIVE_STT_PORT
 from ports.providers import PortKey, VendorProviders
+from ports.realtime import REALTIME_PORT
 from ports.speech import TTS_PORT
 from ports.text import TEXT_PORT
 from ports.transcription import STT_PORT
@@ -38,7 +40,7 @@ def build_openai_providers(
 ) -> VendorProviders:
     """One client for ``name`` at ``base_url`` (OpenAI's own when ``None``); the SDK's own retries are off because
     the attempt runner retries with its own deadline and backoff. ``realtime`` (default: only for ``openai`` itself;
-    the compatible family has no Realtime API) adds live transcription over the Realtime API."""
+    the compatible family has no Realtime API) adds live transcription and realtime voice over the Realtime API."""
     client = AsyncOpenAI(
         api_key=api_key,
         base_url=base_url,
@@ -54,4 +56,5 @@ def build_openai_providers(
     }
     if realtime if realtime is not None else name == "openai":
         served[LIVE_STT_PORT] = OpenAILiveTranscriptionProvider(client, name=name)
+        served[REALTIME_PORT] = OpenAIRealtimeProvider(client, name=name)
     return VendorProviders(name, served, client.close)

@@ -103,6 +103,16 @@ METRICS: Final[dict[str, MetricSpec]] = {
     "transcription_live_final_seconds": MetricSpec(
         "histogram", ("provider", "model"), "Live transcription: end of audio to last final", _TTFT
     ),
+    "realtime_sessions_total": MetricSpec(
+        "counter", ("provider", "model", "outcome"), "Realtime voice sessions ended, by outcome"
+    ),
+    "realtime_audio_seconds_total": MetricSpec(
+        "counter", ("provider", "model", "direction"), "Realtime audio seconds relayed (in: client, out: model)"
+    ),
+    "realtime_turns_total": MetricSpec("counter", ("provider", "model", "status"), "Realtime model turns, by status"),
+    "realtime_first_audio_seconds": MetricSpec(
+        "histogram", ("provider", "model"), "Realtime: end of the user's turn to the answer's first audio", _TTFT
+    ),
     "breaker_state": MetricSpec("gauge", ("provider", "model"), "Circuit breaker: 0 closed, 1 half-open, 2 open"),
     "breaker_transitions_total": MetricSpec(
         "counter", ("provider", "model", "to"), "Circuit breaker transitions, by the state entered"
@@ -130,6 +140,9 @@ class PrometheusMetrics:
         target = None if self.multiprocess else self.registry
         self._specs = dict(METRICS if specs is None else specs)
         self._metrics: dict[str, Any] = {}
+        # (name, kind, *label items) -> the labelled child, checked once: the same few label sets are recorded on
+        # every request, and prometheus-client's ``labels()`` takes a lock and rebuilds the key each time.
+        self._children: dict[tuple[Any, ...], Any] = {}
         for name, spec in self._specs.items():
             self._metrics[name] = self._build(name, spec, target)
 
@@ -155,6 +168,13 @@ class PrometheusMetrics:
         self._specs[name] = spec
 
     def _child(self, name: str, kind: Kind, labels: dict[str, str]) -> Any:
+        key = (name, kind, *labels.items())
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._labelled(name, kind, labels)
+        return child
+
+    def _labelled(self, name: str, kind: Kind, labels: dict[str, str]) -> Any:
         spec = self._specs.get(name)
         if spec is None:
             raise MetricError(f"unknown metric {name!r} (declare it in adapters/prometheus/metrics.py)")

@@ -1,8 +1,9 @@
 """Driven adapter: SQLAlchemy implementation of ``ApiKeyStore`` over the ``api_keys`` table.
 
 Rows hold the key's SHA-256 (unique, the authentication lookup), its display prefix (indexed, for revocation by a
-person) and its metadata; scopes and the model allow-list are space-separated (neither may contain a space). Driver
-errors become ``DatabaseError`` (503), so a database outage during authentication is never mistaken for a bad key.
+person) and its metadata, its own limits in one column each; scopes and the model allow-list are space-separated
+(neither may contain a space). Driver errors become ``DatabaseError`` (503), so a database outage during
+authentication is never mistaken for a bad key.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sqlalchemy.tables import api_keys
 from domain.api_keys import ApiKey
 from domain.errors import ConflictError, DatabaseError
+from domain.quotas import LIMIT_NAMES, Limits
 from domain.types import CustomerId
 
 __all__ = ["SqlAlchemyApiKeyStore"]
@@ -33,6 +35,7 @@ _COLUMNS = (
     api_keys.c.expires_at,
     api_keys.c.last_used_at,
     api_keys.c.revoked_at,
+    *(api_keys.c[name] for name in LIMIT_NAMES),
 )
 
 
@@ -48,6 +51,7 @@ def _key(row: Any) -> ApiKey:
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        limits=Limits(**{name: getattr(row, name) for name in LIMIT_NAMES}),
     )
 
 
@@ -58,7 +62,7 @@ class SqlAlchemyApiKeyStore:
         self._engine = engine
 
     async def add(self, key: ApiKey, key_hash: str) -> None:
-        row = {
+        row: dict[str, Any] = {
             "id": key.id,
             "key_hash": key_hash,
             "prefix": key.prefix,
@@ -70,6 +74,7 @@ class SqlAlchemyApiKeyStore:
             "expires_at": key.expires_at,
             "last_used_at": key.last_used_at,
             "revoked_at": key.revoked_at,
+            **{name: getattr(key.limits, name) for name in LIMIT_NAMES},
         }
         try:
             async with self._engine.begin() as connection:

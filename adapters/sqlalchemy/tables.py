@@ -108,6 +108,12 @@ api_keys: Final = Table(
     Column("expires_at", UtcDateTime(), nullable=True),
     Column("last_used_at", UtcDateTime(), nullable=True),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    # The key's own limits (migration 0006), enforced with its customer's; NULL: no limit of the key's own.
+    Column("requests_per_minute", Integer, nullable=True),
+    Column("tokens_per_minute", Integer, nullable=True),
+    Column("concurrent_streams", Integer, nullable=True),
+    Column("daily_budget_usd", Float, nullable=True),
+    Column("monthly_budget_usd", Float, nullable=True),
 )
 
 quota_overrides: Final = Table(
@@ -155,6 +161,7 @@ video_jobs: Final = Table(
     Column("lease_owner", String(128), nullable=True),
     Column("lease_until", UtcDateTime(), nullable=True),
     Column("claims", Integer, nullable=False, server_default="0"),
+    Column("api_key_id", String(64), nullable=True),  # migration 0006: the key whose own limits the job counts for
     Index("ix_video_jobs_owner_created", "owner", "created_at"),
     Index("ix_video_jobs_status_due", "status", "due_at"),
 )

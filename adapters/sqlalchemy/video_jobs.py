@@ -90,6 +90,7 @@ def job_to_row(job: VideoJob) -> dict[str, Any]:
         "lease_owner": job.lease_owner,
         "lease_until": job.lease_until,
         "claims": job.claims,
+        "api_key_id": job.api_key_id,
     }
 
 
@@ -131,6 +132,7 @@ def job_from_row(row: RowMapping) -> VideoJob:
         lease_owner=row["lease_owner"],
         lease_until=row["lease_until"],
         claims=int(row["claims"]),
+        api_key_id=row["api_key_id"],
     )
 
 

@@ -11,7 +11,7 @@ import gc
 from dependency_injector.containers import Container
 from quart import Quart
 
-from entrypoints.http import auth, context, cors, errors, shutdown, uploads
+from entrypoints.http import auth, context, cors, errors, rate_headers, shutdown, uploads
 from entrypoints.http.doors.anthropic import routes as anthropic_door
 from entrypoints.http.doors.openai import routes as openai_door
 from entrypoints.http.routes import admin_keys as admin_keys_routes
@@ -26,6 +26,7 @@ from entrypoints.http.routes import metrics as metrics_routes
 from entrypoints.http.routes import model_health as model_health_routes
 from entrypoints.http.routes import models as models_routes
 from entrypoints.http.routes import playground as playground_routes
+from entrypoints.http.routes import realtime as realtime_routes
 from entrypoints.http.routes import speech as speech_routes
 from entrypoints.http.routes import streams as streams_routes
 from entrypoints.http.routes import tickets as tickets_routes
@@ -35,7 +36,6 @@ from entrypoints.http.routes import videos as videos_routes
 from settings import Settings
 
 __all__ = ["create_app", "freeze_heap_after_start"]
-
 
 def create_app(container: Container) -> Quart:
     """Build the Quart app around ``container`` (a wired ``container.Container``)."""
@@ -56,6 +56,7 @@ def create_app(container: Container) -> Quart:
     shutdown.install_drain(app)  # what a stopping server finishes first (see entrypoints/serve.py)
     cors.install_cors(app, settings.http)  # browser pages on other origins: preflights answered before auth
     auth.install_auth(app)
+    rate_headers.install_rate_headers(app)  # X-RateLimit-* on successes too, from the quota gate's admission
     errors.register_error_handlers(app)
     for blueprint in (health.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)
@@ -78,6 +79,7 @@ def create_app(container: Container) -> Quart:
     uploads.install_body_limits(app, transcriptions_routes.upload_limits(settings.audio.max_upload_bytes))
     app.register_blueprint(transcriptions_routes.blueprint)
     app.register_blueprint(live_transcription_routes.blueprint)  # WS /api/v1/ws/transcribe: live speech-to-text
+    app.register_blueprint(realtime_routes.blueprint)  # WS /api/v1/ws/realtime: realtime voice (issue 17)
     app.register_blueprint(openai_door.blueprint)  # OpenAI's API under /v1 (entrypoints/http/doors/openai)
     app.register_blueprint(anthropic_door.blueprint)  # Anthropic's Messages API (entrypoints/http/doors/anthropic)
 

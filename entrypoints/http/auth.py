@@ -12,7 +12,8 @@ Routes read the caller with ``current_auth()``; they never parse tokens themselv
 
 Handshake credentials are checked before the upgrade, so a bad one is an HTTP 401 with the envelope; a bad or late
 auth message closes the socket with 4401. Every authenticated socket gets a watchdog that closes it with 4401 when
-its token expires (``exp`` + leeway) and cancels the handler; handlers get this for free.
+its token expires (``exp`` + leeway) or, for a socket opened with an API key, soon after the key is revoked (within
+``auth.key_recheck_s``; the reason says which), and cancels the handler; handlers get this for free.
 
 Paths outside ``/api/`` can be protected too: ``protect_path(app, path)`` (``install_auth`` does it for ``/metrics``
 when ``auth.metrics_require_auth`` is set), or ``await authenticate_request()`` inside a route for run-time decisions.
@@ -37,6 +38,7 @@ from domain.auth import AuthContext
 from domain.errors import AuthenticationError, AuthorizationError, ServiceError
 from entrypoints.http.errors import ws_close_code_for
 from ports.auth import TokenVerifier
+from services.api_keys import ApiKeyService
 from services.principal import bind_principal
 from settings import Settings
 from settings.model import AuthSettings
@@ -250,22 +252,33 @@ async def _authenticate_by_message(verifier: TokenVerifier, policy: AuthSettings
         raise
 
 
-async def _expire(socket: Any, handler: asyncio.Task[Any], deadline: float) -> None:
-    await asyncio.sleep(max(0.0, deadline - time.time()))
-    error = AuthenticationError("token expired")
-    _log.info("websocket_token_expired")
+async def _guard(socket: Any, handler: asyncio.Task[Any], deadline: float | None, keys: ApiKeyService | None,
+                 token: str) -> None:  # fmt: skip
+    """Wait for the token's expiry or, for an API key, its revocation; then close with 4401 and cancel the handler."""
+    wait = None if deadline is None else max(0.0, deadline - time.time())
+    reason = "token expired"
+    if keys is None:
+        await asyncio.sleep(wait if wait is not None else math.inf)
+    else:
+        with keys.watch(token) as revoked, contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                reason = await revoked
+    error = AuthenticationError(reason)
+    _log.info("websocket_credential_ended", reason=reason)
     with contextlib.suppress(Exception):
         await socket.close(ws_close_code_for(error), error.message)
     handler.cancel()
 
 
-def _start_watchdog(auth: AuthContext, leeway_s: float) -> None:
-    """Close the socket with 4401 and cancel its handler when the token expires."""
+def _start_watchdog(auth: AuthContext, leeway_s: float, keys: ApiKeyService | None) -> None:
+    """Close the socket with 4401 and cancel its handler when the token expires or its API key is revoked."""
     handler = asyncio.current_task()
-    if handler is None or auth.expires_at is None or not math.isfinite(auth.expires_at):
+    deadline = auth.expires_at + leeway_s if auth.expires_at is not None and math.isfinite(auth.expires_at) else None
+    watched = keys if auth.key_id is not None else None
+    if handler is None or (deadline is None and watched is None):
         return
     socket = websocket._get_current_object()  # type: ignore[attr-defined]  # the proxy dies with the context
-    g.auth_watchdog = asyncio.create_task(_expire(socket, handler, auth.expires_at + leeway_s))
+    g.auth_watchdog = asyncio.create_task(_guard(socket, handler, deadline, watched, auth.token))
 
 
 async def _stop_watchdog(_error: BaseException | None) -> None:
@@ -276,7 +289,9 @@ async def _stop_watchdog(_error: BaseException | None) -> None:
 
 @inject
 async def _authenticate_websocket(
-    verifier: TokenVerifier = Provide["token_verifier"], settings: Settings = Provide["settings"]
+    verifier: TokenVerifier = Provide["token_verifier"],
+    settings: Settings = Provide["settings"],
+    keys: ApiKeyService = Provide["api_keys"],
 ) -> AuthContext:
     existing = getattr(g, "auth", None)
     if isinstance(existing, AuthContext):
@@ -290,7 +305,7 @@ async def _authenticate_websocket(
     else:
         auth = await _authenticate_by_message(verifier, policy)
     _set_caller(auth)
-    _start_watchdog(auth, policy.leeway_s)
+    _start_watchdog(auth, policy.leeway_s, keys)
     return auth
 
 

@@ -19,6 +19,7 @@ from domain.errors import (
     AuthenticationError,
     AuthorizationError,
     CapabilityError,
+    ClientTooSlowError,
     CompletionOwnershipError,
     ConfigurationError,
     ConflictError,
@@ -39,7 +40,7 @@ from domain.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from domain.quotas import QuotaExceededError
+from domain.quotas import QuotaExceededError, RateStatus
 from entrypoints.http.envelope import ApiResponse, ErrorBody, current_meta
 from entrypoints.http.serialization import json_response
 
@@ -79,6 +80,7 @@ ERROR_TABLE: Final[dict[type[ServiceError], ErrorMapping]] = {
     NotFoundError: ErrorMapping(404, 4404),
     ConflictError: ErrorMapping(409, 4409),
     CompletionOwnershipError: ErrorMapping(409, 4409),
+    ClientTooSlowError: ErrorMapping(408, 4408),  # a socket's client stopped reading: disconnected
     PayloadTooLargeError: ErrorMapping(413, 1009),
     MediaTooLargeError: ErrorMapping(507, 1011),
     UnsupportedMediaTypeError: ErrorMapping(415, 4415),
@@ -160,7 +162,24 @@ def quota_headers(error: ServiceError) -> dict[str, str]:
         "X-RateLimit-Limit": _number(context["allowed"]),
         "X-RateLimit-Remaining": _number(context["remaining"]),
         "X-RateLimit-Reset": str(context["reset_s"]),
+        "X-RateLimit-Resource": _resource(context["limit"], context.get("scope", "customer")),
     }
+
+
+def rate_status_headers(status: RateStatus) -> dict[str, str]:
+    """The same headers on a response whose calls were admitted: the limit closest to refusing, as it stands with
+    them counted (``services/principal.report_rate_status``)."""
+    return {
+        "X-RateLimit-Limit": _number(status.allowed),
+        "X-RateLimit-Remaining": _number(status.remaining),
+        "X-RateLimit-Reset": str(status.reset_s),
+        "X-RateLimit-Resource": _resource(status.limit, status.scope),
+    }
+
+
+def _resource(limit: str, scope: str) -> str:
+    """Which limit the headers describe: ``requests_per_minute``; ``key.requests_per_minute`` for an API key's."""
+    return f"key.{limit}" if scope == "key" else limit
 
 
 def _number(value: float) -> str:

@@ -14,6 +14,7 @@ from adapters.sqlalchemy.api_keys import SqlAlchemyApiKeyStore
 from adapters.sqlalchemy.migrator import AlembicSchemaMigrator
 from domain.api_keys import ApiKey
 from domain.errors import ConflictError
+from domain.quotas import Limits
 from domain.types import CustomerId
 from ports.api_keys import ApiKeyStore
 from tests.fakes.api_keys import FakeApiKeyStore
@@ -51,6 +52,16 @@ async def test_a_key_round_trips_by_hash_with_every_field(store: ApiKeyStore) ->
     await store.add(original, "h1")
     assert await store.find_by_hash("h1") == original
     assert await store.find_by_hash("nope") is None
+
+
+async def test_a_keys_own_limits_round_trip(store: ApiKeyStore) -> None:
+    """Each of a key's limits comes back as stored (budgets as fractions of a dollar), unset ones as None."""
+    limits = Limits(requests_per_minute=60, concurrent_streams=2, daily_budget_usd=1.25, monthly_budget_usd=0.0)
+    await store.add(key(7, limits=limits), "h7")
+    found = await store.find_by_hash("h7")
+    assert found is not None
+    assert found.limits == limits
+    assert (await store.find("key_0007"))[0].limits == limits
 
 
 async def test_no_models_means_every_model_and_empty_scopes_stay_empty(store: ApiKeyStore) -> None:

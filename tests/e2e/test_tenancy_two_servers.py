@@ -15,6 +15,9 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+from websockets.sync.client import ClientConnection, connect
 
 from tests.support.app import auth_headers
 from tests.support.server import RunningServer, running_server
@@ -90,6 +93,32 @@ def test_a_key_revoked_on_one_server_is_refused_by_both_at_once(pair: tuple[Runn
         assert "revoked" in refused.json()["message"]
 
 
+def test_a_socket_opened_with_a_key_on_one_server_closes_when_it_is_revoked_on_the_other(
+    pair: tuple[RunningServer, RunningServer],
+) -> None:
+    """A chat WebSocket opened on A with a key; the key revoked on B: A closes the socket with 4401 `API key revoked`
+    within its re-check interval (2 s by default), without the client sending anything."""
+    a, b = pair
+    issued = httpx.post(f"{a.base_url}/api/v1/admin/keys", json={"customer_id": "acme", "name": "ws"}, headers=ADMIN)
+    data = issued.json()["data"]
+    url = a.base_url.replace("http://", "ws://") + "/api/v1/ws/chat"
+    with connect(url, additional_headers={"Authorization": f"Bearer {data['key']}"}, open_timeout=5) as ws:
+        revoked = httpx.delete(f"{b.base_url}/api/v1/admin/keys/{data['details']['id']}", headers=ADMIN)
+        assert revoked.status_code == 200
+        close = _close_of(ws)
+    assert close is not None
+    assert (close.code, close.reason) == (4401, "API key revoked")
+
+
+def _close_of(ws: ClientConnection) -> Close | None:
+    """Read (pings) until the server closes the socket; its close frame."""
+    try:
+        while True:
+            ws.recv(timeout=15)
+    except ConnectionClosed as closed:
+        return closed.rcvd
+
+
 def test_a_burst_across_both_servers_is_cut_at_the_budget(pair: tuple[RunningServer, RunningServer]) -> None:
     """30 concurrent $0.50 requests, alternating servers, against a $5 daily budget: 10 pass, 20 are 429
     `daily_budget_exceeded` with Retry-After and X-RateLimit-*; the ledger then holds $5 of spend, not more."""
@@ -112,6 +141,14 @@ def test_a_burst_across_both_servers_is_cut_at_the_budget(pair: tuple[RunningSer
     assert float(refused.headers["X-RateLimit-Remaining"]) < 0.5
     assert int(refused.headers["Retry-After"]) > 0
     assert "X-RateLimit-Reset" in refused.headers
+    # The admitted ones carry the headers too: what was left of the budget once each was reserved (the first $4.50;
+    # the rest less, in steps of a call, whichever server answered: the counters are one Redis).
+    passed = [response for response in responses if response.status_code == 200]
+    left = [float(response.headers["X-RateLimit-Remaining"]) for response in passed]
+    assert max(left) == 4.5
+    assert all(0 <= amount <= 4.5 and (amount * 2).is_integer() for amount in left), left
+    assert {response.headers["X-RateLimit-Limit"] for response in passed} == {"5"}
+    assert {response.headers["X-RateLimit-Resource"] for response in passed} == {"daily_budget_usd"}
     deadline = time.monotonic() + 10
     while True:  # the ledger writes in batches off the request path
         totals = httpx.get(f"{b.base_url}/api/v1/usage?group_by=day", headers=headers).json()["data"]["totals"]

@@ -22,6 +22,7 @@ from tests.emulator import render_gemini as gemini
 from tests.emulator import render_openai as openai
 from tests.emulator.embeddings import register_embedding_routes
 from tests.emulator.live_transcription import register_live_transcription_routes  # live stt
+from tests.emulator.realtime_gemini import register_gemini_live_routes  # realtime voice: Gemini Live
 from tests.emulator.scenario import SCENARIOS, Fault, Scenario
 from tests.emulator.speech import gemini_speech, register_speech_routes, wants_audio  # text-to-speech
 from tests.emulator.transcription import gemini_transcript, register_transcription_routes, wants_transcript  # stt
@@ -41,6 +42,7 @@ class RecordedRequest:
     model: str
     body: dict[str, Any]
     headers: dict[str, str]
+    path: str = ""
 
 
 @define
@@ -150,7 +152,7 @@ def create_emulator_app(state: EmulatorState) -> Quart:
     ) -> tuple[Scenario, dict[str, Any]] | Response:
         body = await request.get_json(force=True, silent=True) or {}
         headers = {k.lower(): v for k, v in request.headers.items() if k.lower() not in _SECRET_HEADERS}
-        state.requests.append(RecordedRequest(api, model, body, headers))
+        state.requests.append(RecordedRequest(api, model, body, headers, request.path))
         if not _authenticated():
             return _json(error(Fault("unauthorized")))
         name = request.headers.get("x-emulator-scenario") or model
@@ -233,6 +235,7 @@ def create_emulator_app(state: EmulatorState) -> Quart:
     register_speech_routes(app, state)  # text-to-speech: OpenAI audio/speech, ElevenLabs stream and voices
     register_transcription_routes(app, state)  # speech-to-text: OpenAI audio/transcriptions, ElevenLabs
     register_live_transcription_routes(app, state)  # live speech-to-text: OpenAI Realtime, ElevenLabs realtime
+    register_gemini_live_routes(app, state)  # realtime voice: Gemini Live BidiGenerateContent
     register_video_routes(app, state)  # video: Veo :predictLongRunning and :fetchPredictOperation (Vertex)
     return app
 

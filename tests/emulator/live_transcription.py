@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from quart import Quart, Response, websocket
 
 from tests.emulator.live_elevenlabs import elevenlabs_realtime
+from tests.emulator.realtime_openai import openai_conversation
 from tests.emulator.render_live import (
     OPENAI_LIVE_MODELS,
     Refused,
@@ -295,6 +296,8 @@ def register_live_transcription_routes(app: Quart, state: EmulatorState) -> None
 
     @app.websocket("/v1/realtime")
     async def openai_realtime() -> Response | None:
+        if "model" in websocket.args and "intent" not in websocket.args:  # a conversation: realtime_openai
+            return await openai_conversation(state)
         return await _openai_realtime(state)
 
     @app.websocket("/v1/speech-to-text/realtime")

@@ -96,6 +96,8 @@ class Scenario:
     usage: ScriptedUsage = field(factory=ScriptedUsage)
     fault: Fault | None = None
     chunk_delay_s: float = 0.0
+    #: Realtime voice: answer each appended audio chunk at once with audio of the same length (latency benchmarks).
+    echo_audio: bool = False
 
     @property
     def text(self) -> str:
@@ -137,6 +139,9 @@ SCENARIOS: dict[str, Scenario] = {
     "tools-single": Scenario(tool_calls=(_WEATHER,), usage=ScriptedUsage(40, 15)),
     "tools-parallel": Scenario(tool_calls=(_WEATHER, _TIME), interleave_tool_calls=True, usage=ScriptedUsage(40, 30)),
     "text-then-tool": Scenario(text_chunks=("Let me check",), tool_calls=(_WEATHER,), usage=ScriptedUsage(40, 20)),
+    # realtime voice: the first answer calls the tool, the one after its result speaks the text
+    "tool": Scenario(text_chunks=("It is sunny", " in Paris."), tool_calls=(_WEATHER,), usage=ScriptedUsage(40, 20)),
+    "echo": Scenario(text_chunks=_HELLO, echo_audio=True),
     "slow-trickle": Scenario(text_chunks=_HELLO, chunk_delay_s=0.05),
     # benchmarks: 40 tokens 5 ms apart, so inter-token overhead shows against a known pacing
     "bench-stream": Scenario(text_chunks=tuple(f"tok{i} " for i in range(40)), chunk_delay_s=0.005),
@@ -149,4 +154,5 @@ SCENARIOS: dict[str, Scenario] = {
     "fault-stall": _faulty("stall"),
     "fault-malformed": _faulty("malformed_chunk"),
     "fault-truncated": _faulty("truncated"),
+    "truncated": _faulty("truncated"),  # the realtime contract's name for it
 }

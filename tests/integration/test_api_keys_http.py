@@ -3,13 +3,15 @@ WebSocket, the OpenAI and Anthropic front doors), refused once revoked."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from quart.typing import TestClientProtocol
+from quart.testing.connections import WebsocketDisconnectError
+from quart.typing import TestClientProtocol, TestWebsocketConnectionProtocol
 
 from entrypoints.http.app import create_app
 from tests.support.app import auth_headers, make_container, make_settings
@@ -33,6 +35,16 @@ async def issue(client: TestClientProtocol, **body: Any) -> dict[str, Any]:
     assert response.status_code == 201, await response.get_data(as_text=True)
     data: dict[str, Any] = (await response.get_json())["data"]
     return data
+
+
+async def close_code(ws: TestWebsocketConnectionProtocol) -> int:
+    """Read until the server closes; the close code."""
+    while True:
+        try:
+            await ws.receive()
+        except WebsocketDisconnectError as closed:
+            code: int = closed.args[0]
+            return code
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -123,3 +135,58 @@ async def test_the_front_doors_take_a_key_as_their_vendor_key(client: TestClient
         "/v1/messages", json=message, headers={"x-api-key": key, "anthropic-version": "2023-06-01"}
     )
     assert answer.status_code == 200, await answer.get_data(as_text=True)
+
+
+async def test_a_key_issued_with_limits_is_held_to_them(client: TestClientProtocol) -> None:
+    """`limits` in the body are stored and listed; the key's 1 request a minute refuses its second chat with a 429
+    naming the key's limit, while the customer (no limits of its own) is otherwise unlimited."""
+    issued = await issue(client, limits={"requests_per_minute": 1, "daily_budget_usd": 2.5})
+    assert issued["details"]["limits"] == {
+        "requests_per_minute": 1, "tokens_per_minute": None, "concurrent_streams": None, "daily_budget_usd": 2.5,
+        "monthly_budget_usd": None,
+    }  # fmt: skip
+    body = {"model": "fake/echo", "messages": [{"role": "user", "content": "hi"}]}
+    first = await client.post("/api/v1/chat", json=body, headers=bearer(issued["key"]))
+    assert first.status_code == 200
+    assert first.headers["X-RateLimit-Limit"] == "1"
+    assert first.headers["X-RateLimit-Remaining"] == "0"
+    second = await client.post("/api/v1/chat", json=body, headers=bearer(issued["key"]))
+    assert second.status_code == 429
+    assert (await second.get_json())["data"]["context"]["scope"] == "key"
+    other = (await issue(client))["key"]
+    assert (await client.post("/api/v1/chat", json=body, headers=bearer(other))).status_code == 200
+    bad = await client.post(
+        "/api/v1/admin/keys", json={"customer_id": "acme", "name": "x", "limits": {"rpm": 1}}, headers=ADMIN
+    )
+    assert bad.status_code == 422
+    assert "rpm" in await bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/ws/chat", "/api/v1/ws/transcribe?model=fake/transcribe", "/api/v1/ws/realtime?model=fake-realtime"],
+)
+async def test_a_socket_opened_with_a_key_closes_4401_once_the_key_is_revoked(
+    client: TestClientProtocol, path: str
+) -> None:
+    """An open WebSocket (chat, live transcription, realtime) authenticated with a key is closed with 4401 and the
+    reason `API key revoked` right after an admin revokes the key; a socket opened with another key stays usable."""
+    key = (await issue(client))["key"]
+    kept = (await issue(client, name="kept"))["key"]
+    async with (
+        client.websocket(path, headers=bearer(key)) as ws,
+        client.websocket("/api/v1/ws/chat", headers=bearer(kept)) as other,
+    ):
+        await asyncio.sleep(0.05)  # both sockets are up and watched
+        revoked = await client.delete(f"/api/v1/admin/keys/{key[:11]}", headers=ADMIN)
+        assert revoked.status_code == 200
+        async with asyncio.timeout(5):
+            assert await close_code(ws) == 4401
+        request = {"model": "fake/echo", "messages": [{"role": "user", "content": "still here"}]}
+        await other.send(json.dumps({"type": "chat", "id": "b", "request": request}))
+        types: list[str] = []
+        while not types or types[-1] not in ("done", "error"):
+            message = json.loads(await other.receive())
+            if message["type"] not in ("ping", "accepted"):
+                types.append(message["type"])
+        assert types[-1] == "done"

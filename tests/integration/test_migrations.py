@@ -21,7 +21,7 @@ from entrypoints.cli import main
 from tests.integration.test_ledger_backends import BACKENDS, Backend, backend_engine, unreachable_engine
 from tests.support.app import make_container, make_settings
 
-HEAD = "0005_tenancy"
+HEAD = "0006_key_limits"
 
 
 def _tables(sync: Connection) -> set[str]:

@@ -131,3 +131,65 @@ async def test_a_keys_model_allow_list_is_a_403_naming_the_model(tmp_path: Path)
         door = await client.post("/v1/chat/completions", json={**chat(), "model": "fake/fixed"}, headers=key)
         assert door.status_code == 403
         assert "fake/fixed" in (await door.get_json())["error"]["message"]
+
+
+async def test_successful_limited_responses_carry_the_headers_everywhere(tmp_path: Path) -> None:
+    """Ten requests a minute: every admitted answer (native chat whole and streamed, embeddings, both front doors,
+    streamed too) says the limit, what is left after it and when it resets; an unlimited caller's answers carry none."""
+    async for client in started(tmp_path, requests_per_minute=10):
+        answers = [
+            await client.post("/api/v1/chat", json=chat(), headers=ALICE),
+            await client.post("/api/v1/chat", json=chat(stream=True), headers=ALICE),
+            await client.post("/api/v1/embeddings", json={"model": "fake/embed", "input": ["a"]}, headers=ALICE),
+            await client.post("/v1/chat/completions", json=chat(), headers=ALICE),
+            await client.post("/v1/chat/completions", json=chat(stream=True), headers=ALICE),
+            await client.post(
+                "/v1/messages",
+                json={"model": "fake/echo", "max_tokens": 16, "stream": True,
+                      "messages": [{"role": "user", "content": "hi"}]},
+                headers={**ALICE, "anthropic-version": "2023-06-01"},
+            ),
+        ]  # fmt: skip
+        remaining = []
+        for answer in answers:
+            assert answer.status_code == 200, await answer.get_data(as_text=True)
+            assert answer.headers["X-RateLimit-Limit"] == "10"
+            assert answer.headers["X-RateLimit-Resource"] == "requests_per_minute"
+            assert 0 < int(answer.headers["X-RateLimit-Reset"]) <= 60
+            remaining.append(int(answer.headers["X-RateLimit-Remaining"]))
+        assert remaining == [9, 8, 7, 6, 5, 4]
+        listing = await client.get("/api/v1/models", headers=ALICE)  # no call admitted: nothing to report
+        assert "X-RateLimit-Limit" not in listing.headers
+    async for client in started(tmp_path / "free"):
+        assert "X-RateLimit-Limit" not in (await client.post("/api/v1/chat", json=chat(), headers=ALICE)).headers
+
+
+async def test_the_headers_name_the_tightest_limit(tmp_path: Path) -> None:
+    """Under 100 requests a minute and 2 in flight, a chat's answer names the one with least left (2 in flight,
+    this one counted: 1 left)."""
+    async for client in started(tmp_path, requests_per_minute=100, concurrent_streams=2):
+        answer = await client.post("/api/v1/chat", json=chat(), headers=ALICE)
+        assert answer.headers["X-RateLimit-Resource"] == "concurrent_streams"
+        assert (answer.headers["X-RateLimit-Limit"], answer.headers["X-RateLimit-Remaining"]) == ("2", "1")
+
+
+async def test_model_listings_show_a_key_only_its_allowed_models(tmp_path: Path) -> None:
+    """A key allowed fake/echo and openai/*: /api/v1/models and the OpenAI door's /v1/models list exactly the enabled
+    models it may use; a model outside the list is a 404 on the door's retrieve; a JWT still sees every model."""
+    async for client in started(tmp_path):
+        body = {"customer_id": "acme", "name": "ci", "models": ["fake/echo", "openai/*"]}
+        issued = await client.post("/api/v1/admin/keys", headers=ADMIN, json=body)
+        key = {"Authorization": f"Bearer {(await issued.get_json())['data']['key']}"}
+        everything = [
+            m["id"] for m in (await (await client.get("/api/v1/models", headers=ALICE)).get_json())["data"]["models"]
+        ]
+        assert "fake/fixed" in everything
+        expected = [m for m in everything if m == "fake/echo" or m.startswith("openai/")]
+        native = await (await client.get("/api/v1/models", headers=key)).get_json()
+        assert [m["id"] for m in native["data"]["models"]] == expected
+        assert native["meta"]["pagination"]["total"] == len(expected)
+        door = await (await client.get("/v1/models", headers=key)).get_json()
+        assert [m["id"] for m in door["data"]] == expected
+        assert (await client.get("/v1/models/fake/fixed", headers=key)).status_code == 404
+        assert (await client.get("/v1/models/fake/echo", headers=key)).status_code == 200
+        assert len((await (await client.get("/v1/models", headers=ALICE)).get_json())["data"]) == len(everything)

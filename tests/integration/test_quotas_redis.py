@@ -21,6 +21,7 @@ from adapters.redis.quotas import RedisQuotaStore
 from domain.quotas import Windows
 from settings.secret import Secret
 from tests.support.app import auth_headers, make_container, make_settings
+from tests.support.quota_burst import KEY_ID
 from tests.support.services import require_service
 from tests.unit.test_quota_gate import NOW, burst
 
@@ -34,12 +35,15 @@ async def _cleanup(client: Redis, prefix: str) -> None:
         await client.delete(*keys)
 
 
-def test_two_processes_racing_one_budget_are_cut_at_it() -> None:
-    """Two processes fire 40 $1 calls each at the same instant against a $30 budget: exactly 30 are admitted in all,
-    and the counted spend is $30."""
+@pytest.mark.parametrize("whose", ["customer", "key"])
+def test_two_processes_racing_one_budget_are_cut_at_it(whose: str) -> None:
+    """Two processes fire 40 $1 calls each at the same instant against a $30 budget (the customer's, or an API key's
+    own under a far larger customer budget): exactly 30 are admitted in all, and the counted spend is $30."""
     url = require_service("redis")
     prefix = f"test:quota:{uuid.uuid4().hex}:"
     command = [sys.executable, "-m", "tests.support.quota_burst", url, prefix, "acme", "30", "40"]
+    if whose == "key":
+        command.append("key")
     processes = [
         subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)
     ]
@@ -62,7 +66,9 @@ def test_two_processes_racing_one_budget_are_cut_at_it() -> None:
     async def spent() -> float:
         client = Redis.from_url(url)
         try:
-            usage = await RedisQuotaStore(client, prefix=prefix).usage("acme", Windows.at(time.time()), time.time())
+            store = RedisQuotaStore(client, prefix=prefix)
+            key = KEY_ID if whose == "key" else None
+            usage = await store.usage("acme", Windows.at(time.time()), time.time(), key_id=key)
             await _cleanup(client, prefix)
         finally:
             await client.aclose()
@@ -77,12 +83,14 @@ def test_two_processes_racing_one_budget_are_cut_at_it() -> None:
     budget=st.integers(1, 30),
     calls=st.lists(st.tuples(st.integers(1, 8), st.sampled_from([0.0, 0.5, 1.0]), st.booleans()), max_size=20),
     seed=st.integers(0, 1000),
+    key_budget=st.none() | st.integers(1, 12),
 )
 def test_two_gates_with_their_own_clients_never_spend_past_a_budget(
-    budget: int, calls: list[tuple[int, float, bool]], seed: int
+    budget: int, calls: list[tuple[int, float, bool]], seed: int, key_budget: int | None
 ) -> None:
     """The same property as on the in-process store, on Redis through two clients (two instances): spend within the
-    budget, counters equal to it, every reservation back once settled or past its TTL."""
+    budget (and each API key's within its own), counters equal to it, every reservation back once settled or past
+    its TTL."""
     url = require_service("redis")
     prefix = f"test:quota:{uuid.uuid4().hex}:"
 
@@ -90,8 +98,14 @@ def test_two_gates_with_their_own_clients_never_spend_past_a_budget(
         a, b = Redis.from_url(url), Redis.from_url(url)
         try:
             stores = [RedisQuotaStore(a, prefix=prefix), RedisQuotaStore(b, prefix=prefix)]
-            spent, _largest, _gates = await burst(stores, float(budget), calls, seed)
+            keys = None if key_budget is None else float(key_budget)
+            spent, _largest, _gates, by_key = await burst(stores, float(budget), calls, seed, keys)
             assert spent <= budget + 1e-9
+            assert key_budget is None or all(amount <= key_budget + 1e-9 for amount in by_key.values()), by_key
+            for key, amount in by_key.items() if key_budget is not None else ():
+                counted = await stores[1].usage("acme", Windows.at(NOW), NOW, key_id=key)
+                assert abs(counted.spent_today_usd - amount) < 1e-6
+                assert (await stores[1].usage("acme", Windows.at(NOW + 31), NOW + 31, key_id=key)).in_flight == 0
             later = await stores[0].usage("acme", Windows.at(NOW + 31), NOW + 31)
             assert (later.in_flight, later.held_usd) == (0, 0.0)
             assert abs(later.spent_today_usd - spent) < 1e-6

@@ -11,6 +11,7 @@ import pytest
 from domain.api_keys import KEY_PREFIX, hash_key, looks_like_key, model_allowed
 from domain.auth import AuthContext
 from domain.errors import AuthenticationError, ConflictError, NotFoundError, ValidationError
+from domain.quotas import Limits
 from domain.types import CustomerId
 from services.api_keys import ApiKeyService
 from services.credentials import CredentialVerifier
@@ -199,6 +200,9 @@ async def test_revoking_twice_keeps_the_first_time() -> None:
         ("scopes", {"scopes": ["has space"]}),
         ("models", {"models": []}),
         ("expires_in_s", {"expires_in_s": 0}),
+        ("limits.concurrent_streams", {"limits": Limits(concurrent_streams=-1)}),
+        ("limits.daily_budget_usd", {"limits": Limits(daily_budget_usd=float("nan"))}),
+        ("limits.requests_per_minute", {"limits": Limits(requests_per_minute=2**31)}),
     ],
 )
 async def test_bad_key_requests_name_the_field(field: str, kwargs: dict[str, object]) -> None:
@@ -245,6 +249,15 @@ async def test_the_credential_verifier_routes_by_prefix() -> None:
     assert (await verifier.verify("eyJ.jwt.sig")).customer_id == "bob"
     with pytest.raises(AuthenticationError):
         await verifier.verify("sy-nope")
+
+
+async def test_a_keys_own_limits_reach_its_auth_context() -> None:
+    """A key created with limits verifies with them as `key_limits`; a key without any carries none."""
+    keys = service()
+    limited = await keys.create("acme", "ci", limits=Limits(requests_per_minute=5, daily_budget_usd=2.0))
+    plain = await keys.create("acme", "ci2")
+    assert (await keys.verify(limited.secret)).key_limits == Limits(requests_per_minute=5, daily_budget_usd=2.0)
+    assert (await keys.verify(plain.secret)).key_limits is None
 
 
 def test_model_allow_lists_match_ids_aliases_and_provider_wildcards() -> None:

@@ -29,6 +29,7 @@ def _priced(spec: ModelSpec) -> bool:
         "image": spec.image_price is not None or bool(spec.image_prices),
         "tts": spec.character_price_per_m is not None,
         "stt": spec.audio_price_per_minute is not None,
+        "realtime": spec.input_price_per_mtok is not None or spec.audio_price_per_minute is not None,
     }
     return all(ok for capability, ok in needs.items() if capability in spec.capabilities)
 

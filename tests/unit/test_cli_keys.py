@@ -34,6 +34,22 @@ def test_create_prints_the_key_alone_on_the_last_line(capsys: pytest.CaptureFixt
     assert row["expires_at"] is not None
 
 
+def test_create_stores_the_keys_own_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    """--rpm/--tpm/--concurrent/--daily-usd/--monthly-usd are stored with the key and listed; a negative one exits 1
+    with a line naming the limit."""
+    argv = ["keys", "create", "--customer", "acme", "--name", "ci", "--rpm", "30", "--concurrent", "2"]
+    assert main([*argv, "--daily-usd", "1.5", "--tpm", "9000", "--monthly-usd", "20"]) == 0
+    assert "requests_per_minute=30" in capsys.readouterr().out
+    assert main(["keys", "list", "--json"]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["limits"] == {
+        "requests_per_minute": 30, "tokens_per_minute": 9000, "concurrent_streams": 2, "daily_budget_usd": 1.5,
+        "monthly_budget_usd": 20.0,
+    }  # fmt: skip
+    assert main(["keys", "create", "--customer", "acme", "--name", "bad", "--rpm", "-1"]) == 1
+    assert "limits.requests_per_minute" in capsys.readouterr().err
+
+
 def test_revoke_by_prefix_then_unknown_is_an_error_line(capsys: pytest.CaptureFixture[str]) -> None:
     """Revoking by prefix says which key; a prefix matching nothing exits 1 with one line naming the error."""
     assert main(["keys", "create", "--customer", "acme", "--name", "ci"]) == 0

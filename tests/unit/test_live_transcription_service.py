@@ -6,15 +6,18 @@ vendor, the usage record in audio seconds with its cost, and the transcription m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 import pytest
 
 from adapters.fake.live_transcription import FakeLiveTranscriptionProvider
+from adapters.memory.quotas import InMemoryQuotaStore
 from domain.catalog import ModelSpec
 from domain.errors import CapabilityError, NotFoundError, ProviderError, ValidationError
 from domain.live_transcription import LiveConfig, LiveTranscript
+from domain.quotas import Limits, QuotaExceededError
 from domain.types import CustomerId
 from ports.live_transcription import LIVE_STT_PORT, LiveTranscriptionProvider
 from ports.providers import VendorProviders
@@ -29,6 +32,7 @@ from services.live_transcription import (
     LiveTranscriptionService,
     LiveUpdate,
 )
+from services.quotas import MeteredLedger, QuotaGate, QuotaPolicy
 from services.registry import ProviderRegistry
 from tests.fakes.metrics import RecordingMetrics
 from tests.fakes.usage import InMemoryUsageLedger
@@ -64,20 +68,25 @@ class Harness:
             vendors[name] = VendorProviders(name, {STT_PORT: object()})
         self.usage = InMemoryUsageLedger()
         self.metrics = RecordingMetrics()
+        gate = service.get("quotas")
+        ledger = MeteredLedger(self.usage, gate) if isinstance(gate, QuotaGate) else self.usage
 
         async def no_sleep(_seconds: float) -> None:
             return None
 
         policy = RetryPolicy(max_retries=2, base_delay_s=0.0, idle_timeout_s=5.0)
-        runner = AttemptRunner(ProviderRegistry(catalog, vendors), self.usage, self.metrics, policy, sleep=no_sleep)
+        runner = AttemptRunner(ProviderRegistry(catalog, vendors), ledger, self.metrics, policy, sleep=no_sleep)
         self.service = LiveTranscriptionService(runner, self.metrics, **service)
 
-    def start(self, model: str = "alpha/live", **config: Any) -> LiveRun:
-        return self.service.start(model, LiveConfig(**config), CALLER)
+    async def start(self, model: str = "alpha/live", **config: Any) -> LiveRun:
+        return await self.service.start(model, LiveConfig(**config), CALLER)
 
 
-async def collect(run: LiveRun, pcm: bytes, *, end: bool = True, after: float = 0.0) -> list[LiveUpdate]:
+async def collect(
+    opened: LiveRun | Awaitable[LiveRun], pcm: bytes, *, end: bool = True, after: float = 0.0
+) -> list[LiveUpdate]:
     """Feed ``pcm`` in 100 ms frames (then ``end``) while reading every update."""
+    run = await opened if inspect.isawaitable(opened) else opened
     updates: list[LiveUpdate] = []
 
     async def read() -> None:
@@ -223,7 +232,7 @@ async def test_every_model_failing_to_open_is_one_error() -> None:
 async def test_the_client_leaving_ends_the_session_as_cancelled(fake: FakeLiveTranscriptionProvider) -> None:
     """``abort()`` mid-session: one cancelled update; the audio forwarded so far is billed."""
     harness = Harness([spec("live")], {"alpha": fake})
-    run = harness.start()
+    run = await harness.start()
     updates: list[LiveUpdate] = []
 
     async def read() -> None:
@@ -247,7 +256,7 @@ async def test_the_client_leaving_while_the_vendor_connects_is_cancelled_at_once
     """An abort during a slow open ends the session without waiting for the vendor."""
     slow = FakeLiveTranscriptionProvider(name="alpha")
     harness = Harness([spec("live", default_params={"fake_delay_ms": "30000"})], {"alpha": slow})
-    run = harness.start()
+    run = await harness.start()
     updates: list[LiveUpdate] = []
 
     async def read() -> None:
@@ -264,7 +273,7 @@ async def test_the_client_leaving_while_the_vendor_connects_is_cancelled_at_once
 async def test_a_protocol_error_from_the_client_is_the_terminal_error(fake: FakeLiveTranscriptionProvider) -> None:
     """``abort(error)`` ends the session with that error."""
     harness = Harness([spec("live")], {"alpha": fake})
-    run = harness.start()
+    run = await harness.start()
     error = ValidationError("type", "bad frame")
     updates: list[LiveUpdate] = []
 
@@ -343,7 +352,7 @@ async def test_a_client_faster_than_the_vendor_waits_instead_of_filling_memory()
     """While the vendor takes nothing, ``feed`` stops returning once ``queue_seconds`` of audio wait."""
     provider = GatedProvider()
     harness = Harness([spec("live")], {"alpha": provider}, queue_seconds=0.5)
-    run = harness.start()
+    run = await harness.start()
     updates: list[LiveUpdate] = []
 
     async def read() -> None:
@@ -376,7 +385,7 @@ async def test_frames_must_hold_whole_samples(fake: FakeLiveTranscriptionProvide
     """An odd-length binary frame is a ValidationError naming ``audio``."""
     harness = Harness([spec("live")], {"alpha": fake})
     with pytest.raises(ValidationError) as caught:
-        await harness.start().feed(b"\x00\x00\x00")
+        await (await harness.start()).feed(b"\x00\x00\x00")
     assert caught.value.field == "audio"
 
 
@@ -391,14 +400,46 @@ async def test_frames_must_hold_whole_samples(fake: FakeLiveTranscriptionProvide
         ("gamma/files", {}, CapabilityError, None),
     ],
 )
-def test_refusals_before_any_vendor_call(
+async def test_refusals_before_any_vendor_call(
     fake: FakeLiveTranscriptionProvider, model: str, config: dict[str, Any], error: type[Exception], field: str | None
 ) -> None:
     """Bad framing, an unknown model, or a model whose vendor has no live API: refused at ``start``."""
     harness = Harness([spec("live"), spec("files", provider="gamma")], {"alpha": fake}, files_only=("gamma",))
     with pytest.raises(error) as caught:
-        harness.start(model, **config)
+        await harness.start(model, **config)
     if field is not None:
         assert isinstance(caught.value, ValidationError)
         assert caught.value.field == field
     assert fake.sessions == []
+
+
+async def test_a_session_holds_a_slot_and_a_whole_sessions_price_until_it_ends(
+    fake: FakeLiveTranscriptionProvider,
+) -> None:
+    """Sessions of at most 60 s at $0.006/min hold $0.006 each: under one slot in flight a second session is a 429
+    before any vendor call; under a $0.01 budget a second concurrent one would pass it and is refused; once the first
+    ends its hold is back and what it cost (2 s of audio) is counted."""
+    gate = QuotaGate(InMemoryQuotaStore(), None, QuotaPolicy(Limits(concurrent_streams=1, daily_budget_usd=0.01)))
+    harness = Harness([spec("live")], {"alpha": fake}, max_seconds=60.0, quotas=gate)
+    run = await harness.start()
+    during = await gate.usage("alice")
+    assert (during.in_flight, during.held_usd) == (1, 0.006)
+    with pytest.raises(QuotaExceededError) as caught:
+        await harness.start()
+    assert caught.value.context["limit"] == "concurrent_streams"
+    assert len(fake.sessions) == 0
+    assert isinstance(terminal_of(await collect(run, tone_pcm(2.0))), LiveDone)
+    after = await gate.usage("alice")
+    assert (after.in_flight, after.held_usd) == (0, 0.0)
+    assert after.spent_today_usd == pytest.approx(0.0002)
+    gate_two = QuotaGate(InMemoryQuotaStore(), None, QuotaPolicy(Limits(daily_budget_usd=0.01)))
+    harness_two = Harness([spec("live")], {"alpha": fake}, max_seconds=60.0, quotas=gate_two)
+    held = await harness_two.start()
+    with pytest.raises(QuotaExceededError) as budget:
+        await harness_two.start()
+    assert budget.value.code == "daily_budget_exceeded"
+    held.abort()
+    assert isinstance(terminal_of(await collect(held, b"", end=False)), LiveCancelled)
+    assert (await gate_two.usage("alice")).in_flight == 0
+    await gate.aclose()
+    await gate_two.aclose()

@@ -21,13 +21,13 @@ from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Message
 from domain.errors import AuthorizationError, DatabaseError, ProviderError
 from domain.metering import Units
-from domain.quotas import LimitOverride, Limits, QuotaExceededError, QuotaUsage, Windows, to_units
+from domain.quotas import LimitOverride, Limits, QuotaExceededError, QuotaUsage, RateStatus, Windows, to_units
 from domain.types import CustomerId
 from domain.usage import UsageRecord
 from ports.quotas import QuotaStore
 from services.attempts import AttemptRunner, Caller, Candidates, RetryPolicy
 from services.chat import ChatService
-from services.principal import bind_principal
+from services.principal import bind_principal, current_rate_status
 from services.quotas import MeteredLedger, QuotaGate, QuotaPolicy
 from services.registry import ProviderRegistry
 from tests.fakes.clock import FakeClock
@@ -271,6 +271,68 @@ async def test_a_keys_model_allow_list_is_a_403_for_the_model_and_skips_fallback
     assert (await world.gate.admit(ACME, Candidates("text", (OTHER,)), lambda _: Units())).candidates.models
 
 
+def _key(key_id: str, limits: Limits) -> AuthContext:
+    return AuthContext(CustomerId("acme"), key_id=key_id, key_limits=limits)
+
+
+async def test_a_keys_own_request_limit_binds_it_alone_with_the_customers() -> None:
+    """Key k1 may make 1 request a minute: its second is a 429 naming the key's limit (scope `key`) while the
+    customer's 3 a minute still has room; another key of the customer passes; the customer's limit then binds it."""
+    world = World(Limits(requests_per_minute=3))
+    try:
+        bind_principal(_key("k1", Limits(requests_per_minute=1)))
+        await world.ask()
+        with pytest.raises(QuotaExceededError) as caught:
+            await world.ask()
+        assert caught.value.context["scope"] == "key"
+        assert caught.value.context["allowed"] == 1
+        assert "this API key's" in caught.value.message
+        bind_principal(_key("k2", Limits(requests_per_minute=5)))
+        await world.ask()
+        await world.ask()
+        with pytest.raises(QuotaExceededError) as refused:
+            await world.ask()
+        assert "scope" not in refused.value.context
+        assert refused.value.context["allowed"] == 3
+    finally:
+        bind_principal(None)
+    assert len(world.vendor.requests) == 3
+
+
+async def test_a_keys_budget_counts_what_its_calls_spent() -> None:
+    """A key with a $5 budget under an unlimited customer: two $2 calls pass, the third (estimated $3, $1 left) is
+    refused `daily_budget_exceeded` for the key; the customer's spend is counted too."""
+    world = World(Limits())
+    try:
+        bind_principal(_key("k1", Limits(daily_budget_usd=5.0)))
+        await world.ask(max_tokens=3)
+        await world.ask(max_tokens=3)
+        with pytest.raises(QuotaExceededError) as caught:
+            await world.ask(max_tokens=3)
+    finally:
+        bind_principal(None)
+    assert (caught.value.code, caught.value.context["scope"], caught.value.context["remaining"]) == (
+        "daily_budget_exceeded", "key", 1.0,
+    )  # fmt: skip
+    key_usage = await world.store.usage("acme", Windows.at(NOW), NOW, key_id="k1")
+    assert (key_usage.spent_today_usd, key_usage.in_flight) == (4.0, 0)
+
+
+async def test_an_admission_reports_the_tightest_limit_for_the_response_headers() -> None:
+    """Admitted under 10 requests a minute and a $100 budget: the report names the limit with the least share left
+    (the key's 2 a minute, one used), with what remains and when it resets."""
+    world = World(Limits(requests_per_minute=10, daily_budget_usd=100.0))
+
+    async def admitted() -> RateStatus | None:
+        bind_principal(_key("k1", Limits(requests_per_minute=2)))
+        await world.gate.admit(ACME, Candidates("text", (MAIN,)), lambda _: Units(output_tokens=1))
+        return current_rate_status()
+
+    status = await asyncio.create_task(admitted())  # its own context, as a request's
+    assert status == RateStatus("requests_per_minute", "key", 2, 1, 40, 0.5)
+    assert current_rate_status() is None
+
+
 async def test_a_guarded_run_settles_when_it_is_closed_early() -> None:
     """A run consumed through `guard` releases its reservation when its consumer stops early."""
     world = World(Limits(concurrent_streams=1))
@@ -298,10 +360,15 @@ def _record(customer: str, request_id: str, *, cost: float, at: datetime | None 
 
 
 async def burst(
-    stores: Sequence[QuotaStore], budget: float, calls: Sequence[tuple[int, float, bool]], seed: int
-) -> tuple[float, float, list[QuotaGate]]:
+    stores: Sequence[QuotaStore],
+    budget: float,
+    calls: Sequence[tuple[int, float, bool]],
+    seed: int,
+    key_budget: float | None = None,
+) -> tuple[float, float, list[QuotaGate], dict[str, float]]:
     """Run ``calls`` (estimate $, actual share of it, crash?) at once, alternating between one gate per store; the
-    actual spend of admitted calls and the largest reservation."""
+    actual spend of admitted calls, the largest reservation, the gates and the spend per API key. With
+    ``key_budget`` the calls alternate between two keys (k0, k1) each with that budget of its own."""
     rng = random.Random(seed)
     clock = FakeClock(NOW)
     gates = [
@@ -309,10 +376,14 @@ async def burst(
         for store in stores
     ]
     spent: list[float] = []
+    by_key: dict[str, float] = {}
 
     async def call(index: int, estimate: int, share: float, crash: bool) -> None:
         gate = gates[index % len(gates)]
         caller = Caller(CustomerId("acme"), f"req-{index}")
+        key = f"k{index // 2 % 2}"
+        if key_budget is not None:  # this call's own task: the binding is its alone
+            bind_principal(AuthContext(CustomerId("acme"), key_id=key, key_limits=Limits(daily_budget_usd=key_budget)))
         for _ in range(rng.randrange(3)):
             await asyncio.sleep(0)
         try:
@@ -322,12 +393,13 @@ async def burst(
         await asyncio.sleep(0)
         cost = round(estimate * share, 8)
         spent.append(cost)
+        by_key[key] = by_key.get(key, 0.0) + cost
         await gate.count(_record("acme", caller.request_id, cost=cost))
         if not crash:
             await admission.release()
 
     await asyncio.gather(*(call(i, est, share, crash) for i, (est, share, crash) in enumerate(calls)))
-    return sum(spent), max((est for est, _, _ in calls), default=0), gates
+    return sum(spent), max((est for est, _, _ in calls), default=0), gates, by_key
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -335,17 +407,26 @@ async def burst(
     budget=st.integers(1, 40),
     calls=st.lists(st.tuples(st.integers(1, 8), st.sampled_from([0.0, 0.25, 0.5, 1.0]), st.booleans()), max_size=30),
     seed=st.integers(0, 1000),
+    key_budget=st.none() | st.integers(1, 20),
 )
 def test_two_gates_on_one_store_never_spend_past_the_budget(
-    budget: int, calls: list[tuple[int, float, bool]], seed: int
+    budget: int, calls: list[tuple[int, float, bool]], seed: int, key_budget: int | None
 ) -> None:
-    """Whatever the interleaving: admitted calls' actual spend stays within the budget (each costs at most its
-    estimate); settled reservations are given back, crashed ones lapse after their TTL; counters match the spend."""
+    """Whatever the interleaving: admitted calls' actual spend stays within the budget, and each API key's within
+    its own when keys have one (each call costs at most its estimate); settled reservations are given back, crashed
+    ones lapse after their TTL; counters match the spend."""
     store = InMemoryQuotaStore()
 
     async def scenario() -> None:
-        spent, _largest, gates = await burst([store, store], float(budget), calls, seed)
+        spent, _largest, gates, by_key = await burst(
+            [store, store], float(budget), calls, seed, None if key_budget is None else float(key_budget)
+        )
         assert spent <= budget + 1e-9
+        if key_budget is not None:
+            assert all(amount <= key_budget + 1e-9 for amount in by_key.values()), by_key
+            for key, amount in by_key.items():
+                counted = await store.usage("acme", Windows.at(NOW), NOW, key_id=key)
+                assert to_units(counted.spent_today_usd) == to_units(amount)
         assert abs((await gates[0].usage("acme")).spent_today_usd - spent) < 1e-6
         settled = [c for c in calls if not c[2]]
         usage = await gates[0].usage("acme")

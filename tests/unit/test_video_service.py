@@ -11,14 +11,19 @@ from typing import Any, Final
 
 import pytest
 
+from adapters.memory.quotas import InMemoryQuotaStore
 from adapters.memory.stream_log import InMemoryStreamLog
+from domain.auth import AuthContext
 from domain.catalog import ModelSpec
 from domain.errors import CapabilityError, ConflictError, NotFoundError, ProviderError, RateLimitError, ValidationError
+from domain.quotas import Limits, QuotaExceededError
 from domain.streaming import StreamEvent
 from domain.types import CustomerId, StreamId
 from domain.video import FirstFrame, VideoJob, VideoOperationError, VideoRequest
 from ports.video import VIDEO_PORT
 from services.attempts import AttemptRunner, RetryPolicy
+from services.principal import bind_principal
+from services.quotas import QuotaGate, QuotaPolicy
 from services.registry import ProviderRegistry
 from services.streaming.manager import StreamingManager
 from services.streaming.runs import StreamingConfig
@@ -64,8 +69,11 @@ class Process:
         self.log = log if log is not None else InMemoryStreamLog()
         self.manager = StreamingManager(self.log, config=StreamingConfig(resume_grace_s=0.2, first_consumer_s=0.2))
         self.streams = JobStreams(self.manager, silence_s=config.max_job_s)
-        accounts = JobAccounts(world.runner, world.usage, world.metrics)
-        self.service = VideoService(world.runner, world.jobs, self.streams, world.media, accounts)
+        accounts = JobAccounts(world.runner, world.usage, world.metrics, quotas=world.gate)
+        hold_s = config.max_job_s + config.lease_s
+        self.service = VideoService(
+            world.runner, world.jobs, self.streams, world.media, accounts, quotas=world.gate, hold_s=hold_s
+        )
         self.worker = VideoWorker(world.runner, world.jobs, self.streams, world.media, accounts, config)
 
     async def events(self, stream_id: StreamId, owner: CustomerId = ALICE) -> list[StreamEvent]:
@@ -80,7 +88,10 @@ class Process:
 
 
 class World:
-    def __init__(self, alpha: ScriptedVideoProvider, beta: ScriptedVideoProvider | None = None) -> None:
+    def __init__(
+        self, alpha: ScriptedVideoProvider, beta: ScriptedVideoProvider | None = None, gate: QuotaGate | None = None
+    ) -> None:
+        self.gate = gate
         self.alpha = alpha
         self.beta = beta or ScriptedVideoProvider(name="beta")
         self.usage = InMemoryUsageLedger()
@@ -382,3 +393,57 @@ async def test_a_dead_holders_job_is_taken_over_on_the_same_stream(world: World)
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_job_holds_a_slot_and_its_price_until_it_ends() -> None:
+    """One job in flight and $5 a day: an 8 s job holds a slot and $3.20 while it runs, so a second submission is a
+    429 before any vendor call; once a worker ends the job the hold is back and $3.20 is counted; a cancelled job
+    gives its hold back and costs nothing."""
+    gate = QuotaGate(InMemoryQuotaStore(), None, QuotaPolicy(Limits(concurrent_streams=1, daily_budget_usd=5.0)))
+    world = World(ScriptedVideoProvider(name="alpha"), gate=gate)
+    process = Process(world)
+    try:
+        job = await process.service.submit(request(duration_s=8), ALICE)
+        held = await gate.usage(ALICE)
+        assert (held.in_flight, held.held_usd, held.requests_this_minute) == (1, 3.2, 1)
+        with pytest.raises(QuotaExceededError) as caught:
+            await process.service.submit(request(duration_s=4), ALICE)
+        assert caught.value.context["limit"] == "concurrent_streams"
+        assert len(world.alpha.submitted) == 0
+        await run_to_end(process, job)
+        after = await gate.usage(ALICE)
+        assert (after.in_flight, after.held_usd, after.spent_today_usd) == (0, 0.0, 3.2)
+        with pytest.raises(QuotaExceededError) as budget:  # $3.20 + $3.20 > $5
+            await process.service.submit(request(duration_s=8), ALICE)
+        assert budget.value.code == "daily_budget_exceeded"
+        queued = await process.service.submit(request(duration_s=4), ALICE)  # $1.60 fits
+        await process.service.cancel(ALICE, queued.id)
+        assert (await gate.usage(ALICE)).in_flight == 0
+    finally:
+        await process.aclose()
+        await gate.aclose()
+
+
+async def test_a_keys_video_spend_is_counted_for_it_though_a_worker_ran_the_job() -> None:
+    """A key with a $4 budget submits an 8 s job ($3.20); the worker (no caller bound) ends it and the spend counts
+    for the key, so the key's next $3.20 job is refused for the key while the customer has no limit."""
+    gate = QuotaGate(InMemoryQuotaStore(), None, QuotaPolicy(Limits()))
+    world = World(ScriptedVideoProvider(name="alpha"), gate=gate)
+    process = Process(world)
+    key = AuthContext(ALICE, key_id="k1", key_limits=Limits(daily_budget_usd=4.0))
+
+    async def submit() -> VideoJob:
+        bind_principal(key)
+        return await process.service.submit(request(duration_s=8), ALICE)
+
+    try:
+        job = await asyncio.create_task(submit())
+        assert job.api_key_id == "k1"
+        await run_to_end(process, job)
+        assert (await gate.usage(ALICE)).spent_today_usd == 3.2
+        with pytest.raises(QuotaExceededError) as caught:
+            await asyncio.create_task(submit())
+        assert (caught.value.code, caught.value.context["scope"]) == ("daily_budget_exceeded", "key")
+    finally:
+        await process.aclose()
+        await gate.aclose()

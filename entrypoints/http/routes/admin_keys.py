@@ -14,13 +14,14 @@ from dependency_injector.wiring import Provide, inject
 from quart import Blueprint, Response
 
 from domain.api_keys import ApiKey
+from domain.quotas import LIMIT_NAMES, Limits
 from entrypoints.http.auth import require_scopes
 from entrypoints.http.envelope import api_ok
 from entrypoints.http.openapi import documented
 from entrypoints.http.serialization import json_response, read_body, structure_query
 from services.api_keys import ApiKeyService
 
-__all__ = ["ADMIN_SCOPE", "KeyView", "NewKey", "blueprint"]
+__all__ = ["ADMIN_SCOPE", "KeyLimits", "KeyView", "NewKey", "blueprint"]
 
 blueprint = Blueprint("admin_keys", __name__)
 ADMIN_SCOPE: Final = "admin"
@@ -29,14 +30,34 @@ _ERRORS: Final = (400, 401, 403, 404, 409, 415, 422, 503)
 
 
 @frozen
+class KeyLimits:
+    """A key's own limits, enforced with its customer's (``null``: no limit of the key's own); budgets in USD."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    concurrent_streams: int | None = None
+    daily_budget_usd: float | None = None
+    monthly_budget_usd: float | None = None
+
+    @classmethod
+    def of(cls, limits: Limits) -> KeyLimits:
+        return cls(**{name: getattr(limits, name) for name in LIMIT_NAMES})
+
+    def domain(self) -> Limits:
+        return Limits(**{name: getattr(self, name) for name in LIMIT_NAMES})
+
+
+@frozen
 class NewKey:
-    """``POST`` body: whose key, what for, and what it may do (``models`` left out: every model)."""
+    """``POST`` body: whose key, what for, and what it may do (``models`` left out: every model; ``limits``: the
+    key's own, on top of its customer's)."""
 
     customer_id: str
     name: str
     scopes: list[str] | None = None
     models: list[str] | None = None
     expires_in_s: float | None = None
+    limits: KeyLimits | None = None
 
 
 @frozen
@@ -53,6 +74,7 @@ class KeyView:
     expires_at: str | None
     last_used_at: str | None
     revoked_at: str | None
+    limits: KeyLimits
 
     @classmethod
     def of(cls, key: ApiKey) -> KeyView:
@@ -67,6 +89,7 @@ class KeyView:
             expires_at=_iso(key.expires_at),
             last_used_at=_iso(key.last_used_at),
             revoked_at=_iso(key.revoked_at),
+            limits=KeyLimits.of(key.limits),
         )
 
 
@@ -99,14 +122,21 @@ def _iso(value: datetime | None) -> str | None:
     errors=_ERRORS,
     description=(
         "The key (`sy-...`) works wherever a bearer JWT does. `scopes` become the caller's scopes; `models` limits "
-        "the models the key may use (`provider/*` allows a vendor's every model); `expires_in_s` bounds its life."
+        "the models the key may use (`provider/*` allows a vendor's every model); `expires_in_s` bounds its life; "
+        "`limits` (requests/tokens per minute, calls in flight, daily/monthly USD) are the key's own, enforced "
+        "together with its customer's in one atomic step."
     ),
 )
 @require_scopes(ADMIN_SCOPE)
 async def create_key(service: ApiKeyService = Provide["api_keys"]) -> Response:
     body = await read_body(NewKey, max_bytes=_MAX_BODY)
     issued = await service.create(
-        body.customer_id, body.name, scopes=body.scopes or (), expires_in_s=body.expires_in_s, models=body.models
+        body.customer_id,
+        body.name,
+        scopes=body.scopes or (),
+        expires_in_s=body.expires_in_s,
+        models=body.models,
+        limits=None if body.limits is None else body.limits.domain(),
     )
     view = IssuedKeyView(issued.secret, KeyView.of(issued.key))
     return json_response(api_ok(view, code=201, message="created"), status=201)

@@ -150,7 +150,7 @@ class _LiveSocket:
             raise ValidationError("type", 'the first message must be {"type": "start", "sample_rate": ...}')
         start = structure(read_message(raw, max_bytes=self._max_bytes, max_depth=self._max_depth), StartMessage)
         config = LiveConfig(start.sample_rate, start.encoding, start.language, dict(start.metadata))
-        return self._service.start(query.model, config, self._caller)
+        return await self._service.start(query.model, config, self._caller)
 
     async def _receive(self, run: LiveRun) -> None:
         """Client frames into the run until ``end``: audio waits for room in the run's buffer (back-pressure)."""

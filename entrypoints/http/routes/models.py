@@ -1,4 +1,5 @@
-"""Blueprint: ``GET /api/v1/models``, the enabled catalog with capabilities, limits and prices (filterable)."""
+"""Blueprint: ``GET /api/v1/models``, the enabled catalog with capabilities, limits and prices (filterable); a caller
+whose API key has a model allow-list sees only the models it may use."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from domain.errors import FieldError, RequestValidationError
 from entrypoints.http.envelope import Pagination, api_ok
 from entrypoints.http.openapi import documented
 from entrypoints.http.serialization import json_response, structure_query
+from services.principal import visible_models
 from services.registry import ProviderRegistry
 
 __all__ = ["ModelInfo", "ModelList", "ModelsQuery", "blueprint", "model_info"]
@@ -71,7 +73,8 @@ def model_info(spec: ModelSpec) -> ModelInfo:
 @blueprint.get("/api/v1/models")
 @inject
 @documented(
-    "The models this server can serve (enabled vendors only), optionally with one capability",
+    "The models this server can serve (enabled vendors only) to this caller (an API key's allow-list applies), "
+    "optionally with one capability",
     response=ModelList,
     query=ModelsQuery,
     tags=["models"],
@@ -82,6 +85,6 @@ async def list_models(registry: ProviderRegistry = Provide["provider_registry"])
     if query.capability is not None and query.capability not in CAPABILITIES:
         known = ", ".join(sorted(CAPABILITIES))
         raise RequestValidationError([FieldError("$.capability", f"unknown capability; known: {known}")])
-    models = [model_info(spec) for spec in registry.models(query.capability)]
+    models = [model_info(spec) for spec in visible_models(registry.models(query.capability))]
     pagination = Pagination(total=len(models), limit=len(models))
     return json_response(api_ok(ModelList(models), pagination=pagination))

@@ -16,7 +16,7 @@ from quart import Blueprint, Quart, Response, request
 from quart.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from domain.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
+from domain.errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 from entrypoints.http import uploads
 from entrypoints.http.auth import current_auth
 from entrypoints.http.doors.openai.audio import (
@@ -55,6 +55,7 @@ from entrypoints.http.routes.chat import caller
 from services.chat import ChatService
 from services.embeddings import EmbeddingService
 from services.images import ImageService
+from services.principal import allows_model, visible_models
 from services.registry import ProviderRegistry
 from services.speech import SpeechService
 from services.transcription import TranscriptionService
@@ -149,14 +150,15 @@ async def responses(service: ChatService = Provide["chat_service"]) -> Response:
 @blueprint.get("/v1/models")
 @inject
 @documented(
-    "OpenAI Models: every model this server can serve, as OpenAI lists models",
+    "OpenAI Models: every model this server can serve to this caller (an API key's allow-list applies), as OpenAI "
+    "lists models",
     response=OpenAIModelList,
     tags=_TAGS,
     errors=(401,),
     wire=_WIRE,
 )
 async def list_models(registry: ProviderRegistry = Provide["provider_registry"]) -> Response:
-    models = [OpenAIModel(id=spec.qualified_id, owned_by=spec.provider) for spec in registry.models()]
+    models = [OpenAIModel(id=spec.qualified_id, owned_by=spec.provider) for spec in visible_models(registry.models())]
     return _json(OpenAIModelList(data=models))
 
 
@@ -171,6 +173,8 @@ async def list_models(registry: ProviderRegistry = Provide["provider_registry"])
 )
 async def retrieve_model(model_id: str, registry: ProviderRegistry = Provide["provider_registry"]) -> Response:
     spec = registry.resolve(model_id)
+    if not allows_model(spec):  # as OpenAI answers for a model the key has no access to
+        raise NotFoundError(f"model {model_id!r} does not exist or this API key has no access to it")
     return _json(OpenAIModel(id=spec.qualified_id, owned_by=spec.provider))
 
 
