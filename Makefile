@@ -8,7 +8,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: run test check bench mutate fmt lock env clean
+.PHONY: run test check bench bench-peers mutate fmt lock env clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,6 +36,12 @@ check: env
 
 bench: env
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
+# Switchyard beside LiteLLM's proxy in one run (not in CI: ~3 min). Installs litellm[proxy] (pinned) into
+# .tools/peers/litellm, outside the lock, and wrk from Debian's packages if missing. Writes benchmarks/results/peers.md.
+# BENCH_PEERS_ARGS: --quick, --duration S, --connections N, --streams N, --no-workers.
+bench-peers: env
+	$(VENV)/bin/python -m benchmarks.peers $(BENCH_PEERS_ARGS)
 
 # Mutation testing of the stream core (not in CI: ~30 min on 2 idle cores); resumes an interrupted run.
 # Writes benchmarks/results/mutation.md. MUTATE_ARGS: --only KEY (or lua), --fresh, --budget-min N, --jobs N,
