@@ -189,6 +189,7 @@ def _retry_policy(config: ProvidersSettings) -> RetryPolicy:
         base_delay_s=config.retry_base_delay_s,
         max_delay_s=config.retry_max_delay_s,
         idle_timeout_s=config.request_timeout_s,
+        complete_timeout_s=config.complete_timeout_s,
     )
 
 

@@ -5,7 +5,7 @@ OpenAI provider points at it, then measures on the same machine:
 
 - non-streaming: requests/s and median latency, N requests at fixed concurrency. Baseline: ``AsyncOpenAI`` to the
   emulator. Through Switchyard: ``POST /api/v1/chat`` (``stream: false``) with the same model, served by the
-  OpenAI adapter (which itself streams from the vendor and assembles the answer);
+  OpenAI adapter (which, like the baseline, calls the vendor without streaming);
 - streaming: time to first token and mean inter-token gap over a paced 40-token stream (5 ms apart). Baseline: SDK
   stream; through Switchyard: the SSE ``text`` events of ``POST /api/v1/chat`` with ``stream: true``.
 

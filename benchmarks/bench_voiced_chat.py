@@ -22,6 +22,7 @@ from adapters.memory.stream_log import InMemoryStreamLog
 from benchmarks.harness import Result
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Finish, Message, ProviderEvent, TextDelta, Usage, UsageReport
+from domain.completion import Completion
 from domain.speech import AudioChunk, SpeechOptions, SpeechRequest, Voice
 from domain.types import CustomerId
 from ports.metrics import NullMetrics
@@ -59,6 +60,9 @@ class _PacedText:
 
     def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         return self._play()
+
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        return Completion.of([event async for event in self._play()])
 
     async def _play(self) -> AsyncIterator[ProviderEvent]:
         for index in range(self.tokens):

@@ -84,6 +84,15 @@ class RetryPolicy:
     idle_timeout_s: float = 60.0
     """Longest a vendor may stay silent (before its first output, or between two) before the attempt fails with
     ``provider_timeout``; ``providers.request_timeout_s``, the SDKs' read timeout too."""
+    complete_timeout_s: float | None = None
+    """Longest a call made without streaming may take in all (its vendor is silent until the whole answer is ready,
+    so ``idle_timeout_s`` would cut every long answer); ``providers.complete_timeout_s``. ``None``: ``idle_timeout_s``.
+    """
+
+    @property
+    def whole_call_s(self) -> float:
+        """The bound on a non-streamed call."""
+        return self.idle_timeout_s if self.complete_timeout_s is None else self.complete_timeout_s
 
     def backoff(self, retry: int, error: ServiceError, jitter: float) -> float:
         """Seconds to wait before retry number ``retry`` (1-based): the vendor's ``Retry-After`` when it gave one,
@@ -319,8 +328,10 @@ class AttemptRunner:
         start: Callable[[P, ModelSpec], AttemptBody[E]],
         *,
         stream_id: StreamId | None = None,
+        silence_s: float | None = None,
     ) -> AsyncGenerator[Output[E] | Finished, None]:
-        """Yield the serving attempt's outputs, then ``Finished``; raise the error that ended the run."""
+        """Yield the serving attempt's outputs, then ``Finished``; raise the error that ended the run. ``silence_s``
+        replaces the policy's ``idle_timeout_s`` as the silence bound (a body that makes one non-streamed call)."""
         deadline = self.clock() + self.policy.deadline_s
         last_error: ServiceError | None = None
         refused: list[Admission] = []
@@ -343,7 +354,7 @@ class AttemptRunner:
                 verdict = Verdict.NEUTRAL  # cancelled, or a bug of ours: nothing about the vendor's health
                 try:
                     # aclosing: a consumer that stops early must close the vendor stream now, not at collection.
-                    async with aclosing(self._outputs(body, spec)) as outputs:
+                    async with aclosing(self._outputs(body, spec, silence_s)) as outputs:
                         async for output in outputs:
                             if attempt.first_output_at is None:
                                 attempt.first_output_at = self.clock()
@@ -389,10 +400,10 @@ class AttemptRunner:
             )
         return provider
 
-    async def _outputs(self, body: AttemptBody[E], spec: ModelSpec) -> AsyncGenerator[E, None]:
+    async def _outputs(self, body: AttemptBody[E], spec: ModelSpec, silence_s: float | None) -> AsyncGenerator[E, None]:
         """The body's outputs under the silence bound; the vendor stream is closed however the attempt ends."""
         source = body.outputs()
-        silence = SilenceBound(spec.provider, self.policy.idle_timeout_s)
+        silence = SilenceBound(spec.provider, self.policy.idle_timeout_s if silence_s is None else silence_s)
         try:
             while True:
                 try:

@@ -1,5 +1,11 @@
 """Use case: chat. Plan the request (rules, models to try), run it through the attempt runner, stream or assemble it.
 
+A client that streams gets the vendor's stream; one that does not (``complete``) gets one call made without
+streaming (``TextProvider.complete``), about half the client CPU of a stream for the same answer. That call has no
+partial output: a vendor fault, however late, fails it before anything is delivered, so it is retried like any
+failure before output, and it is bounded as a whole by ``RetryPolicy.complete_timeout_s`` rather than by the
+stream's silence bound.
+
 Retries, fallbacks, the silence bound and per-attempt accounting are the attempt runner's (``services/attempts.py``);
 chat adds what is chat: the request's rules, adapting it to each model, assembling the answer, and billing an attempt
 cut before the vendor reported usage (run closed: ``cancelled``; or failed after its first output) on an estimate of
@@ -18,6 +24,7 @@ from attrs import frozen
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Finish, ProviderEvent, ProviderResponse, Usage
 from domain.chat_rules import prepare_request, required_capabilities
+from domain.completion import Completion
 from domain.errors import ProviderError, ServiceUnavailableError, ValidationError
 from domain.pricing import cost_usd
 from domain.types import JsonValue, StreamId
@@ -62,10 +69,16 @@ class ChatResult:
 
 
 class _ChatAttempt:
-    """One attempt's body for the runner: the vendor's events (assembled as they pass) and the attempt's bill."""
+    """One attempt's body for the runner: the vendor's events (assembled as they pass), or with ``whole_s`` set the
+    one answer of a call made without streaming (bounded by ``whole_s``), and the attempt's bill."""
 
     def __init__(
-        self, provider: TextProvider, spec: ModelSpec, request: ChatRequest, tokens: TokenCounter | None
+        self,
+        provider: TextProvider,
+        spec: ModelSpec,
+        request: ChatRequest,
+        tokens: TokenCounter | None,
+        whole_s: float | None = None,
     ) -> None:
         prepared = prepare_request(request, spec)
         self.request = prepared.request
@@ -74,8 +87,14 @@ class _ChatAttempt:
         self._provider = provider
         self._spec = spec
         self._tokens = tokens
+        self._whole_s = whole_s
 
-    async def outputs(self) -> AsyncIterator[ProviderEvent]:
+    async def outputs(self) -> AsyncIterator[ProviderEvent | Completion]:
+        if self._whole_s is not None:
+            completion = await self._provider.complete(self.request, self._spec, timeout_s=self._whole_s)
+            self.assembler.take(completion)
+            yield completion
+            return
         events = self._provider.stream(self.request, self._spec)
         try:
             async for event in events:
@@ -149,18 +168,23 @@ class ChatService:
         )
 
     async def run(
-        self, plan: ChatPlan, caller: ChatCaller, *, stream_id: StreamId | None = None
+        self, plan: ChatPlan, caller: ChatCaller, *, stream_id: StreamId | None = None, streamed: bool = True
     ) -> AsyncGenerator[ChatItem, None]:
-        """Yield ``Served``, the serving attempt's events, then ``Completed``; raise the error that ended it."""
+        """Yield ``Served``, the serving attempt's events, then ``Completed``; raise the error that ended it.
+
+        ``streamed=False``: each attempt is one call made without streaming, so ``Served`` comes straight before
+        ``Completed``, with no events between."""
         started = self.runner.clock()
         current: list[_ChatAttempt] = []  # the attempt in flight (the runner starts them one after another)
+        whole_s = None if streamed else self.runner.policy.whole_call_s
 
         def start(provider: TextProvider, spec: ModelSpec) -> _ChatAttempt:
-            current[:] = [_ChatAttempt(provider, spec, plan.request, self._tokens)]
+            current[:] = [_ChatAttempt(provider, spec, plan.request, self._tokens, whole_s)]
             return current[0]
 
         served: Served | None = None
-        async with aclosing(self.runner.run(plan.candidates, caller, TEXT_PORT, start, stream_id=stream_id)) as steps:
+        steps_of = self.runner.run(plan.candidates, caller, TEXT_PORT, start, stream_id=stream_id, silence_s=whole_s)
+        async with aclosing(steps_of) as steps:
             async for step in steps:
                 body = current[0]
                 if isinstance(step, Finished):
@@ -177,17 +201,18 @@ class ChatService:
                     attempt = step.attempt
                     served = Served(attempt.spec, plan.primary, attempt.retries_total, body.dropped)
                     yield served
-                if not isinstance(step.value, Finish):
+                if not isinstance(step.value, Finish | Completion):
                     yield step.value
 
     # --- the two ways to consume a run ------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest, caller: ChatCaller) -> ChatResult:
-        """Run ``request`` to the end and return the assembled response (``stream: false``)."""
+        """Run ``request`` to the end and return the response (``stream: false``): the vendor is called without
+        streaming, since nobody reads the answer as it grows (and no stream is started: nothing could resume it)."""
         if request.speech is not None:
             raise ValidationError("speech", "voices a streamed answer only: set stream to true")
         plan, admission = await self.admit(self.plan(request), caller)
-        async with admission, aclosing(self.run(plan, caller)) as items:
+        async with admission, aclosing(self.run(plan, caller, streamed=False)) as items:
             async for item in items:
                 if isinstance(item, Completed):
                     return ChatResult(item.response, {**item.served.meta(), "ttft_ms": item.ttft_ms})

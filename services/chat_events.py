@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from attrs import field, frozen
+from attrs import frozen
 
 from domain.catalog import ModelSpec
 from domain.chat import (
-    Finish,
-    FinishReason,
     ProviderEvent,
     ProviderResponse,
     ReasoningDelta,
     TextDelta,
-    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
     UsageReport,
 )
+from domain.completion import CompletionAssembler
 from domain.types import JsonValue
 
 __all__ = ["ChatItem", "Completed", "ResponseAssembler", "Served", "done_payload", "stream_event", "usage_payload"]
@@ -113,69 +111,18 @@ def done_payload(completed: Completed) -> dict[str, JsonValue]:
     }
 
 
-@frozen
-class _PendingCall:
-    id: str
-    name: str
-    arguments: list[str] = field(factory=list)
-
-
-class ResponseAssembler:
-    """Accumulates one attempt's events into text, reasoning, tool calls (by index), usage and finish reason.
-
-    ``usage_reported`` says whether the vendor sent any usage: a cut attempt is billed on the vendor's figures when
-    it did, on an estimate of what was delivered when it did not."""
-
-    def __init__(self) -> None:
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._calls: dict[int, _PendingCall] = {}
-        self.usage = Usage()
-        self.usage_reported = False
-        self.finish_reason: FinishReason | None = None
-
-    def feed(self, event: ProviderEvent) -> None:
-        """Take one provider event into account."""
-        if isinstance(event, TextDelta):
-            self._text.append(event.text)
-        elif isinstance(event, ReasoningDelta):
-            self._reasoning.append(event.text)
-        elif isinstance(event, ToolCallStart):
-            self._calls.setdefault(event.index, _PendingCall(event.id, event.name))
-        elif isinstance(event, ToolCallDelta):
-            self._calls.setdefault(event.index, _PendingCall(event.id, "")).arguments.append(event.arguments)
-        elif isinstance(event, UsageReport):
-            self.usage = self.usage + event.usage  # each report is an increment (adapters normalize)
-            self.usage_reported = True
-        elif isinstance(event, Finish):
-            self.finish_reason = event.reason
-
-    @property
-    def text(self) -> str:
-        return "".join(self._text)
-
-    @property
-    def reasoning(self) -> str:
-        return "".join(self._reasoning)
-
-    def tool_calls(self) -> list[ToolCall]:
-        """Complete calls ordered by index; arguments default to ``{}``."""
-        return [
-            ToolCall(id=call.id, name=call.name, arguments="".join(call.arguments) or "{}")
-            for _, call in sorted(self._calls.items())
-        ]
+class ResponseAssembler(CompletionAssembler):
+    """The domain's fold of one attempt's events (``CompletionAssembler``), rendered as the chat response."""
 
     def response(self, model: ModelSpec, *, latency_ms: float, cost_usd: float | None) -> ProviderResponse:
         """The assembled ``ProviderResponse`` (finish ``tool_calls`` when calls came without a finish reason)."""
-        calls = self.tool_calls()
-        finish: FinishReason = self.finish_reason or ("tool_calls" if calls else "stop")
         return ProviderResponse(
             text=self.text,
             model=model.qualified_id,
             provider=model.provider,
-            finish_reason=finish,
+            finish_reason=self.final_reason,
             usage=self.usage,
-            tool_calls=calls,
+            tool_calls=self.tool_calls(),
             reasoning=self.reasoning,
             latency_ms=round(latency_ms, 3),
             cost_usd=cost_usd,

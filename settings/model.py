@@ -165,6 +165,8 @@ class ProvidersSettings:
     compatible: tuple[CompatibleProviderSettings, ...] = ()
     catalog_path: Path | None = None
     request_timeout_s: float = 60.0
+    # A call made without streaming (the client did not stream) answers only when whole: bounded as a whole by this.
+    complete_timeout_s: float = 600.0
     connect_timeout_s: float = 5.0
     max_retries: int = 2
     retry_deadline_s: float = 30.0

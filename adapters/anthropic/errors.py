@@ -10,16 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import anthropic
 import httpx2
 
 from adapters.kit.errors import generic_failure, retry_after_seconds, safe_reason, status_error
 from domain.errors import ServiceError
 
-__all__ = ["map_anthropic_error", "safe_reason"]
+__all__ = ["TRANSPORT_ERRORS", "map_anthropic_error", "safe_reason"]
 
 _TIMEOUTS = (anthropic.APITimeoutError, httpx2.TimeoutException)
-_UNREACHABLE = (anthropic.APIConnectionError, httpx2.TransportError)
+_UNREACHABLE = (anthropic.APIConnectionError, httpx2.TransportError, aiohttp.ClientConnectionError)
+#: What the client's transport may raise past the SDK (httpx2's, or aiohttp's under the SDK's aiohttp transport,
+#: which converts most of its errors to httpx2's and lets the rest through).
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx2.HTTPError, aiohttp.ClientError)
 _RETRYABLE_TYPES = frozenset(("api_error", "overloaded_error", "timeout_error"))
 _STATUS_BY_TYPE = {
     "invalid_request_error": 400,

@@ -72,7 +72,7 @@ def _turns(messages: list[Message]) -> list[dict[str, Any]]:
     return turns
 
 
-def messages_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
+def messages_params(request: ChatRequest, model: ModelSpec, *, stream: bool = True) -> dict[str, Any]:
     """All arguments for ``messages.create`` (known or not; see ``split_known``), unset ones left out."""
     system = [request.system] if request.system else []
     system += [_text(m.content) for m in request.messages if m.role == "system"]
@@ -102,4 +102,4 @@ def messages_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
     for key, value in options.items():
         if value is not None and key not in unsupported and aliases.get(key) not in unsupported:
             params[key] = value
-    return {"model": model.wire_name, "messages": _turns(request.messages), "stream": True, **params}
+    return {"model": model.wire_name, "messages": _turns(request.messages), "stream": stream, **params}

@@ -3,22 +3,26 @@
 Streams raw Messages events (``messages.create(stream=True)``) and normalizes them: thinking blocks become
 ``ReasoningDelta``, ``tool_use`` blocks become a tool call (start at ``content_block_start``, one delta per
 ``input_json_delta``, end at ``content_block_stop``), and usage is reported in normalized terms (input includes cache
-reads and writes). One attempt per call: SDK retries are off (``max_retries=0``).
+reads and writes). ``complete`` calls without streaming and reads the ``Message`` into the same answer, except where
+Anthropic requires a stream (``max_tokens`` implying over ten minutes): that call is streamed and assembled. One
+attempt per call: SDK retries are off (``max_retries=0``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
-from adapters.anthropic.errors import map_anthropic_error
+from adapters.anthropic.client import anthropic_client
+from adapters.anthropic.errors import TRANSPORT_ERRORS, map_anthropic_error
 from adapters.anthropic.messages import messages_params
-from adapters.kit.stream import MALFORMED, drive, split_known
+from adapters.kit.stream import MALFORMED, assemble, call_once, drive, split_known
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -27,16 +31,29 @@ from domain.chat import (
     ProviderEvent,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
     UsageReport,
 )
+from domain.completion import Completion
 
-__all__ = ["AnthropicStreamNormalizer", "AnthropicTextProvider", "build_anthropic_text_provider"]
+try:  # the SDK's per-model caps on a non-streamed max_tokens (a private table; none when it moves)
+    from anthropic._constants import MODEL_NONSTREAMING_TOKENS
+except ImportError:  # pragma: no cover - depends on the SDK version
+    MODEL_NONSTREAMING_TOKENS = {}
 
-_VENDOR_FAILURES: tuple[type[Exception], ...] = (anthropic.AnthropicError, httpx2.HTTPError, *MALFORMED)
+__all__ = [
+    "NONSTREAMING_MAX_TOKENS",
+    "AnthropicStreamNormalizer",
+    "AnthropicTextProvider",
+    "build_anthropic_text_provider",
+    "message_completion",
+]
+
+_VENDOR_FAILURES: tuple[type[Exception], ...] = (anthropic.AnthropicError, *TRANSPORT_ERRORS, *MALFORMED)
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -46,6 +63,46 @@ _STOP: dict[str, FinishReason] = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+
+
+#: Anthropic wants a stream for a call that may run past ten minutes, which its SDK reckons at 128,000 output tokens an
+#: hour (``_calculate_nonstreaming_timeout``): past this ``max_tokens`` a non-streamed call is refused by the SDK under
+#: its default timeout and may be cut by idle-connection limits on the way. Such a call is streamed and assembled.
+NONSTREAMING_MAX_TOKENS: Final = 128_000 * 600 // 3600
+
+
+def _must_stream(params: dict[str, Any]) -> bool:
+    max_tokens = params.get("max_tokens")
+    if not isinstance(max_tokens, int):
+        return False
+    cap = MODEL_NONSTREAMING_TOKENS.get(str(params.get("model")))
+    return max_tokens > NONSTREAMING_MAX_TOKENS or (cap is not None and max_tokens > cap)
+
+
+def message_completion(message: Any) -> Completion:
+    """A non-streamed ``Message`` as the answer ``AnthropicStreamNormalizer`` makes of the same message streamed:
+    text and thinking blocks, ``tool_use`` blocks as calls (their ``input`` as JSON), normalized usage."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ToolCall] = []
+    for block in message.content or ():
+        match block.type:
+            case "text":
+                text.append(block.text or "")
+            case "thinking":
+                reasoning.append(block.thinking or "")
+            case "tool_use":
+                calls.append(ToolCall(block.id, block.name, json.dumps(block.input if block.input is not None else {})))
+            case _:
+                continue
+    usage = message.usage
+    cached = (getattr(usage, "cache_read_input_tokens", None) or 0) + (
+        getattr(usage, "cache_creation_input_tokens", None) or 0
+    )
+    normalized = Usage((usage.input_tokens or 0) + cached, usage.output_tokens or 0, cached)
+    reason = _STOP.get(message.stop_reason or "end_turn", "stop")
+    finish: FinishReason = "tool_calls" if calls and reason == "stop" else reason
+    return Completion("".join(text), "".join(reasoning), tuple(calls), finish, normalized)
 
 
 class AnthropicStreamNormalizer:
@@ -128,6 +185,7 @@ class AnthropicTextProvider:
         self._client = client
         self._name = name
         self._drive = partial(drive, provider=name, map_error=map_anthropic_error, vendor_failures=_VENDOR_FAILURES)
+        self._call = partial(call_once, provider=name, map_error=map_anthropic_error, vendor_failures=_VENDOR_FAILURES)
 
     @property
     def name(self) -> str:
@@ -143,6 +201,19 @@ class AnthropicTextProvider:
             unfinished_message=f"{self._name} ended the stream before message_stop",
         )
 
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        """One attempt without streaming (streamed and assembled where Anthropic requires a stream)."""
+        create = self._client.messages.create
+        params = messages_params(request, model, stream=False)
+        if _must_stream(params):
+            return await assemble(self.stream(request, model))
+        options: dict[str, Any] = {}
+        if timeout_s is not None:
+            configured = self._client.timeout
+            connect = configured.connect if isinstance(configured, httpx2.Timeout) else None
+            options["timeout"] = httpx2.Timeout(timeout_s, connect=connect)
+        return await self._call(lambda: create(**split_known(create, params), **options), message_completion)
+
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""
         await self._client.close()
@@ -152,10 +223,7 @@ def build_anthropic_text_provider(
     *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
 ) -> AnthropicTextProvider:
     """The container's factory: one client for ``name`` at ``base_url`` (Anthropic's own when ``None``)."""
-    client = AsyncAnthropic(
-        api_key=api_key,
-        base_url=base_url,
-        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-        max_retries=0,
+    client = anthropic_client(
+        api_key=api_key, base_url=base_url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s
     )
     return AnthropicTextProvider(client, name=name)

@@ -9,7 +9,9 @@ Any mode fails when ``fake_error`` is set; ``fake_fail_times = N`` fails only th
 ``fake_finish`` sets the finish reason (e.g. ``content_filter``); in ``tools`` mode ``fake_text`` is said before the
 calls. ``fake_hang_after = N`` makes the vendor go silent for good after N chunks (0: before any), the silent-vendor
 case the chat service's ``idle_timeout_s`` bounds.
-Chunks are words; usage counts words, so every figure is predictable.
+Chunks are words; usage counts words, so every figure is predictable. ``complete`` (the non-streamed call) plays the
+same script and returns the answer it adds up to: a fault anywhere in it fails the whole call, and a silence is a
+call that never answers, as with a vendor's non-streaming endpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final, cast, get_args
 
+from adapters.kit.stream import assemble
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -36,6 +39,7 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
+from domain.completion import Completion
 from domain.errors import (
     ProviderError,
     ProviderTimeoutError,
@@ -102,6 +106,10 @@ class FakeTextProvider:
 
     def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         return self._stream(request, model)
+
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        del timeout_s  # nothing to time out: the attempt runner bounds the call (a scripted silence included)
+        return await assemble(self._stream(request, model))
 
     def _option(self, request: ChatRequest, model: ModelSpec, key: str, default: Any = None) -> Any:
         if key in request.metadata:

@@ -2,7 +2,8 @@
 
 Gemini sends each function call whole, so one call yields start, one argument delta (its ``args`` as JSON) and end
 together; a call without a vendor ``id`` gets ``call_<index>``. Thought parts become ``ReasoningDelta``. Usage is
-normalized (output includes thinking tokens). One attempt per call: ``HttpRetryOptions(attempts=1)`` also turns off
+normalized (output includes thinking tokens). ``complete`` calls ``generate_content``, whose reply has the shape of
+one stream chunk, so the same normalizer reads it. One attempt per call: ``HttpRetryOptions(attempts=1)`` also turns off
 the SDK's implicit reconnect loop on the aiohttp transport.
 """
 
@@ -20,7 +21,7 @@ from google.genai import types
 
 from adapters.gemini.contents import generation_config, to_contents
 from adapters.gemini.errors import map_gemini_error
-from adapters.kit.stream import MALFORMED, drive
+from adapters.kit.stream import MALFORMED, call_once, drive
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -35,6 +36,8 @@ from domain.chat import (
     Usage,
     UsageReport,
 )
+from domain.completion import Completion
+from domain.errors import ProviderError
 
 __all__ = ["GeminiStreamNormalizer", "GeminiTextProvider", "build_gemini_text_provider"]
 
@@ -116,6 +119,7 @@ class GeminiTextProvider:
         self._client = client
         self._name = name
         self._drive = partial(drive, provider=name, map_error=map_gemini_error, vendor_failures=_VENDOR_FAILURES)
+        self._call = partial(call_once, provider=name, map_error=map_gemini_error, vendor_failures=_VENDOR_FAILURES)
 
     @property
     def name(self) -> str:
@@ -134,6 +138,22 @@ class GeminiTextProvider:
         contents: Any = to_contents(request.messages)
         config = generation_config(request, model)
         return self._client.aio.models.generate_content_stream(model=model.wire_name, contents=contents, config=config)
+
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        """One attempt without streaming (``generate_content``)."""
+        contents: Any = to_contents(request.messages)
+        config = generation_config(request, model)
+        if timeout_s is not None:  # per call, over the client's options (milliseconds, as the client's own)
+            config.http_options = types.HttpOptions(timeout=max(1, round(timeout_s * 1000)))
+        generate = self._client.aio.models.generate_content
+        return await self._call(lambda: generate(model=model.wire_name, contents=contents, config=config), self._read)
+
+    def _read(self, reply: types.GenerateContentResponse) -> Completion:
+        normalizer = GeminiStreamNormalizer()
+        events = list(normalizer.feed(reply))
+        if not normalizer.finished:  # as a stream that ends without a finish reason
+            raise ProviderError(self._name, f"{self._name} answered without a finish reason", retryable=True)
+        return Completion.of([*events, *normalizer.finish()])
 
     async def aclose(self) -> None:
         """Close the SDK's async transport."""

@@ -77,14 +77,27 @@ def generic_failure(
 ) -> ProviderError:
     """What every vendor's error mapping ends with, once its own error reports are handled: a timeout, a vendor
     that could not be reached (retryable), a malformed chunk (retryable), else a failed call (not retryable).
-    ``timeouts`` is checked first because a transport's timeout is usually also one of its ``unreachable`` errors."""
-    if isinstance(exc, timeouts):
+    ``timeouts`` is checked first because a transport's timeout is usually also one of its ``unreachable`` errors;
+    a "timeout" caused by an ``unreachable`` error that is no timeout itself is what its cause says (the SDKs'
+    aiohttp transport reports a refused or dropped connection as ``ConnectTimeout``)."""
+    if isinstance(exc, timeouts) and not _caused_by_unreachable(exc, timeouts, unreachable):
         return ProviderTimeoutError(provider, original_error=exc)
     if isinstance(exc, unreachable):
         return ProviderError(provider, f"could not reach {provider}", original_error=exc, retryable=True)
     if isinstance(exc, MALFORMED):
         return ProviderError(provider, f"{provider} sent a malformed chunk", original_error=exc, retryable=True)
     return ProviderError(provider, f"{provider} call failed", original_error=exc, retryable=False)
+
+
+def _caused_by_unreachable(
+    exc: BaseException, timeouts: tuple[type[BaseException], ...], unreachable: tuple[type[BaseException], ...]
+) -> bool:
+    cause, seen = exc.__cause__, 0
+    while cause is not None and seen < 8:  # bounded: a cause chain may loop
+        if isinstance(cause, unreachable) and not isinstance(cause, (*timeouts, TimeoutError)):
+            return True
+        cause, seen = cause.__cause__, seen + 1
+    return False
 
 
 def safe_reason(message: object, fallback: str = "the provider rejected the request") -> str:

@@ -1,20 +1,24 @@
-"""Driven-adapter kit: the loop that turns a vendor stream into ``ProviderEvent``s, and SDK keyword splitting.
+"""Driven-adapter kit: the loop that turns a vendor stream into ``ProviderEvent``s, its one-shot counterpart (a
+whole answer from a call made without streaming), and SDK keyword splitting.
 
-Each vendor adapter keeps what is vendor-specific (its SDK call, its stream normalizer, its exception mapping) and
-hands the rest here, so the loop is written once for every vendor and modality that streams.
+Each vendor adapter keeps what is vendor-specific (its SDK call, its stream normalizer or answer parser, its
+exception mapping) and hands the rest here, so the loop is written once for every vendor and modality.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from domain.chat import ProviderEvent
+from domain.completion import Completion, CompletionAssembler
 from domain.errors import ProviderError, ServiceError
 
-__all__ = ["MALFORMED", "StreamNormalizer", "drive", "split_known"]
+__all__ = ["MALFORMED", "StreamNormalizer", "assemble", "call_once", "drive", "split_known"]
+
+T = TypeVar("T")
 
 #: A chunk that is not JSON (``json.JSONDecodeError``) or not the shape the SDK's models expect.
 MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, LookupError)
@@ -69,6 +73,39 @@ async def drive(
         raise ProviderError(provider, unfinished_message, retryable=True)
     for event in normalizer.finish():
         yield event
+
+
+async def call_once(
+    call: Callable[[], Awaitable[T]],
+    parse: Callable[[T], Completion],
+    *,
+    provider: str,
+    map_error: Callable[[str, BaseException], ServiceError],
+    vendor_failures: tuple[type[Exception], ...],
+) -> Completion:
+    """One non-streamed attempt, ``drive``'s counterpart: ``call()`` builds the request and returns the SDK call
+    unawaited (building errors pass unmapped, as in ``drive``); a ``vendor_failures`` exception while awaiting it or
+    while ``parse`` reads the reply (a body that is not the shape the SDK's models expect) becomes
+    ``map_error(provider, exc)``, so a fault maps to the same domain error as when streamed."""
+    calling = call()
+    try:
+        return parse(await calling)
+    except vendor_failures as exc:
+        raise map_error(provider, exc) from exc
+
+
+async def assemble(events: AsyncIterator[ProviderEvent]) -> Completion:
+    """A whole stream added up (for a vendor that must stream even when nobody reads the answer as it grows); the
+    stream is closed however it ends."""
+    assembler = CompletionAssembler()
+    try:
+        async for event in events:
+            assembler.feed(event)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return assembler.completion()
 
 
 async def _close(stream: Any) -> None:

@@ -1,9 +1,10 @@
 """Driven adapter (OpenAI): the Chat Completions dialect, shared by OpenAI and every OpenAI-compatible vendor.
 
 ``chat_params`` turns a ``ChatRequest`` into SDK arguments; ``ChatStreamNormalizer`` turns the chunk stream into
-normalized events. Chat Completions never says when a tool call ends, so every open call is closed (``ToolCallEnd``)
-once the choice finishes; calls are keyed by the vendor's ``index``, and a new ``id`` arriving on an index already in
-use (some compatible servers put every call at index 0) opens a new call instead of corrupting the first.
+normalized events, ``chat_completion`` a non-streamed ``ChatCompletion`` into the same answer. Chat Completions never
+says when a tool call ends, so every open call is closed (``ToolCallEnd``) once the choice finishes; calls are keyed
+by the vendor's ``index``, and a new ``id`` arriving on an index already in use (some compatible servers put every
+call at index 0) opens a new call instead of corrupting the first.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ from domain.chat import (
     ProviderEvent,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
     UsageReport,
 )
+from domain.completion import Completion
 
-__all__ = ["ChatStreamNormalizer", "chat_params"]
+__all__ = ["ChatStreamNormalizer", "chat_completion", "chat_params"]
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -63,9 +66,10 @@ def _message(message: Message) -> dict[str, Any]:
     return out
 
 
-def chat_params(request: ChatRequest, model: ModelSpec, *, provider: str) -> dict[str, Any]:
+def chat_params(request: ChatRequest, model: ModelSpec, *, provider: str, stream: bool = True) -> dict[str, Any]:
     """Keyword arguments for ``chat.completions.create``; OpenAI itself gets ``max_completion_tokens``, the
-    compatible family the older ``max_tokens`` most of them still expect."""
+    compatible family the older ``max_tokens`` most of them still expect. ``stream_options`` goes with a stream
+    only: OpenAI refuses it (400) on a call without ``stream``."""
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [_message(m) for m in request.messages]
     options: dict[str, Any] = {
@@ -73,7 +77,7 @@ def chat_params(request: ChatRequest, model: ModelSpec, *, provider: str) -> dic
         "top_p": request.top_p,
         "max_completion_tokens" if provider == "openai" else "max_tokens": request.max_tokens,
         "stop": request.stop or None,
-        "stream_options": {"include_usage": True},
+        "stream_options": {"include_usage": True} if stream else None,
     }
     if request.tools:
         options["tools"] = [
@@ -91,7 +95,7 @@ def chat_params(request: ChatRequest, model: ModelSpec, *, provider: str) -> dic
     elif fmt is not None and fmt.type == "json_schema":
         schema = {"name": fmt.name or "response", "schema": fmt.json_schema or {}, "strict": True}
         options["response_format"] = {"type": "json_schema", "json_schema": schema}
-    return {"model": model.wire_name, "messages": messages, "stream": True, **base_options(options, model)}
+    return {"model": model.wire_name, "messages": messages, "stream": stream, **base_options(options, model)}
 
 
 class ChatStreamNormalizer:
@@ -149,6 +153,32 @@ class ChatStreamNormalizer:
             yield UsageReport(self._usage)
         reason = _FINISH.get(self._finish or "stop", "stop")
         yield Finish("tool_calls" if self._order and reason == "stop" else reason)
+
+
+def chat_completion(reply: Any) -> Completion:
+    """The answer of a non-streamed ``ChatCompletion``, normalized exactly as ``ChatStreamNormalizer`` normalizes the
+    same answer streamed (reasoning from the compatible family's ``reasoning_content``/``reasoning``, a call
+    without an id numbered by position, ``tool_calls`` when calls end a turn the vendor says ``stop`` to)."""
+    text, reasoning, finish = "", "", None
+    calls: tuple[ToolCall, ...] = ()
+    for choice in (reply.choices or [])[:1]:
+        message = choice.message
+        if message is not None:
+            extra = message.model_extra or {}
+            thought = extra.get("reasoning_content") or extra.get("reasoning")
+            reasoning = thought if isinstance(thought, str) else ""
+            text = message.content or ""
+            calls = tuple(_call(position, call) for position, call in enumerate(message.tool_calls or ()))
+        finish = choice.finish_reason
+    reason = _FINISH.get(finish or "stop", "stop")
+    usage = _usage(reply.usage) if reply.usage is not None else None
+    return Completion(text, reasoning, calls, "tool_calls" if calls and reason == "stop" else reason, usage)
+
+
+def _call(position: int, call: Any) -> ToolCall:
+    function = getattr(call, "function", None)  # a custom (non-function) tool call has none
+    name = (function.name if function else None) or ""
+    return ToolCall(call.id or f"call_{position}", name, (function.arguments if function else None) or "{}")
 
 
 def _usage(raw: Any) -> Usage:

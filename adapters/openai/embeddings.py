@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
-import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from adapters.openai.errors import map_openai_error
+from adapters.openai.errors import TRANSPORT_ERRORS, map_openai_error
 from domain.catalog import ModelSpec
 from domain.embeddings import EmbeddingResult
 from domain.errors import ProviderError
@@ -30,7 +29,7 @@ OPENAI_MAX_BATCH: Final = 2048
 #: (``ValueError("No embedding data received")``, a base64 string that is not float32 ...).
 _VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (
     openai.OpenAIError,
-    httpx2.HTTPError,
+    *TRANSPORT_ERRORS,
     ValueError,
     TypeError,
     LookupError,

@@ -10,17 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 
 from adapters.kit.errors import generic_failure, retry_after_seconds, safe_reason, status_error
 from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
 
-__all__ = ["map_openai_error", "safe_reason", "stream_error"]
+__all__ = ["TRANSPORT_ERRORS", "map_openai_error", "safe_reason", "stream_error"]
 
 _RETRYABLE_CODES = frozenset(("server_error", "internal_error", "overloaded", "service_unavailable", "timeout"))
 _TIMEOUTS = (openai.APITimeoutError, httpx2.TimeoutException)
-_UNREACHABLE = (openai.APIConnectionError, httpx2.TransportError)
+_UNREACHABLE = (openai.APIConnectionError, httpx2.TransportError, aiohttp.ClientConnectionError)
+#: What the client's transport may raise past the SDK (httpx2's, or aiohttp's under the SDK's aiohttp transport,
+#: which converts most of its errors to httpx2's and lets the rest through).
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx2.HTTPError, aiohttp.ClientError)
 
 
 def _error_fields(body: object) -> tuple[object, object, object]:

@@ -15,12 +15,11 @@ import base64
 import binascii
 from typing import Any, Final
 
-import httpx2
 import openai
 from openai import AsyncOpenAI
 from openai.types import ImagesResponse
 
-from adapters.openai.errors import map_openai_error
+from adapters.openai.errors import TRANSPORT_ERRORS, map_openai_error
 from domain.catalog import ModelSpec
 from domain.errors import ContentPolicyError, ProviderError, ServiceError, ValidationError
 from domain.images import GeneratedImage, ImageRequest, ImageResult, mime_type_of, parse_size, png_size
@@ -30,7 +29,7 @@ __all__ = ["POLICY_CODES", "OpenAIImageProvider", "is_dall_e"]
 
 #: The ``error.code`` values of a content-policy refusal (DALL-E, GPT image models).
 POLICY_CODES: Final = frozenset(("content_policy_violation", "moderation_blocked"))
-_VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (openai.OpenAIError, httpx2.HTTPError)
+_VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (openai.OpenAIError, *TRANSPORT_ERRORS)
 
 
 def is_dall_e(model: ModelSpec) -> bool:

@@ -3,7 +3,8 @@
 ``responses_params`` turns a ``ChatRequest`` into ``responses.create`` arguments (system text becomes
 ``instructions``; assistant tool calls and tool results become ``function_call`` / ``function_call_output`` items).
 ``ResponsesStreamNormalizer`` maps the typed events: function calls are keyed by their output item id, so the argument
-deltas of parallel calls land on the right call even when interleaved.
+deltas of parallel calls land on the right call even when interleaved. ``ResponsesAnswer`` reads a non-streamed
+``Response`` into the same answer.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from domain.chat import (
     ProviderEvent,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
     Usage,
     UsageReport,
 )
+from domain.completion import Completion
 
-__all__ = ["ResponsesStreamNormalizer", "responses_params"]
+__all__ = ["ResponsesAnswer", "ResponsesStreamNormalizer", "responses_params"]
 
 
 def _items(message: Message) -> list[dict[str, Any]]:
@@ -56,7 +59,7 @@ def _items(message: Message) -> list[dict[str, Any]]:
     return items
 
 
-def responses_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
+def responses_params(request: ChatRequest, model: ModelSpec, *, stream: bool = True) -> dict[str, Any]:
     """Keyword arguments for ``responses.create``. ``stop`` has no Responses equivalent and is not sent; ``store``
     is off unless the catalog's default params turn it on (we keep no conversation at the vendor)."""
     system = [request.system] if request.system else []
@@ -94,7 +97,7 @@ def responses_params(request: ChatRequest, model: ModelSpec) -> dict[str, Any]:
             "strict": True,
         }
         options["text"] = {"format": schema}
-    return {"model": model.wire_name, "input": items, "stream": True, **base_options(options, model)}
+    return {"model": model.wire_name, "input": items, "stream": stream, **base_options(options, model)}
 
 
 class ResponsesStreamNormalizer:
@@ -188,6 +191,48 @@ class ResponsesStreamNormalizer:
         if self._refused:
             return "content_filter"
         return "tool_calls" if self._calls else "stop"
+
+
+class ResponsesAnswer:
+    """Reads a non-streamed ``Response`` as ``ResponsesStreamNormalizer`` reads the same response streamed: text and
+    refusals as text (a refusal finishes ``content_filter``), reasoning summaries and texts as reasoning, function
+    calls in output order, ``response.failed`` as the same domain error."""
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+
+    def __call__(self, reply: Any) -> Completion:
+        if reply.status == "failed":
+            error = reply.error
+            raise stream_error(self._provider, getattr(error, "code", None), getattr(error, "message", None))
+        text: list[str] = []
+        reasoning: list[str] = []
+        calls: list[ToolCall] = []
+        refused = False
+        for item in reply.output or ():
+            match item.type:
+                case "message":
+                    for part in item.content or ():
+                        refused = refused or part.type == "refusal"
+                        text.append((part.refusal if part.type == "refusal" else getattr(part, "text", "")) or "")
+                case "reasoning":
+                    reasoning += (piece.text or "" for piece in item.summary or ())
+                    reasoning += (piece.text or "" for piece in item.content or ())
+                case "function_call":
+                    calls.append(ToolCall(item.call_id, item.name, item.arguments or "{}"))
+                case _:
+                    continue
+        usage = _usage(reply.usage) if reply.usage is not None else None
+        return Completion("".join(text), "".join(reasoning), tuple(calls), self._reason(reply, refused, calls), usage)
+
+    @staticmethod
+    def _reason(reply: Any, refused: bool, calls: list[ToolCall]) -> FinishReason:
+        if reply.status == "incomplete":
+            details = reply.incomplete_details
+            return "content_filter" if getattr(details, "reason", None) == "content_filter" else "length"
+        if refused:
+            return "content_filter"
+        return "tool_calls" if calls else "stop"
 
 
 def _usage(raw: Any) -> Usage:

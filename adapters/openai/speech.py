@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
-import httpx2
 import openai
 from openai import AsyncOpenAI
 
 from adapters.kit.audio import encode_pcm_stream
-from adapters.openai.errors import map_openai_error
+from adapters.openai.errors import TRANSPORT_ERRORS, map_openai_error
 from domain.catalog import ModelSpec
 from domain.errors import ServiceError, ValidationError
 from domain.speech import DEFAULT_PCM_RATE, AudioChunk, SpeechRequest, Voice, output_rate
@@ -27,7 +26,7 @@ __all__ = ["OPENAI_PCM_RATE", "OpenAISpeechProvider"]
 
 OPENAI_PCM_RATE: Final = DEFAULT_PCM_RATE
 """OpenAI's raw PCM is 24 kHz, whatever the model."""
-_VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (openai.OpenAIError, httpx2.HTTPError)
+_VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (openai.OpenAIError, *TRANSPORT_ERRORS)
 _REQUEST_FIELDS: Final = frozenset(("input", "voice", "speed", "instructions", "model"))
 
 

@@ -3,7 +3,9 @@
 The same class serves the whole OpenAI-compatible family (Groq, Perplexity, DeepSeek, xAI, Mistral, OpenRouter,
 Together, Ollama, vLLM ...) by base URL, key and provider name alone; those speak Chat Completions only, so
 ``model.api == "responses"`` is honoured for any name but only OpenAI offers it. One attempt per call: the SDK's own
-retries are off (``max_retries=0``) because the chat service retries with its own deadline and backoff.
+retries are off (``max_retries=0``) because the chat service retries with its own deadline and backoff. ``complete``
+calls either API without streaming: the SDK then parses one JSON body instead of a chunk per token, about half the
+client CPU of the same answer streamed.
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from adapters.kit.stream import MALFORMED, drive, split_known
-from adapters.openai.chat_completions import ChatStreamNormalizer, chat_params
-from adapters.openai.errors import map_openai_error
-from adapters.openai.responses import ResponsesStreamNormalizer, responses_params
+from adapters.kit.stream import MALFORMED, call_once, drive, split_known
+from adapters.openai.chat_completions import ChatStreamNormalizer, chat_completion, chat_params
+from adapters.openai.client import openai_client
+from adapters.openai.errors import TRANSPORT_ERRORS, map_openai_error
+from adapters.openai.responses import ResponsesAnswer, ResponsesStreamNormalizer, responses_params
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, ProviderEvent
+from domain.completion import Completion
 
 __all__ = ["OpenAITextProvider", "build_openai_text_provider"]
 
 #: What may escape the SDK during a call: its own errors, transport errors it did not wrap, and a chunk that is
 #: not JSON (``json.JSONDecodeError`` is a ``ValueError``).
-_VENDOR_FAILURES: tuple[type[Exception], ...] = (openai.OpenAIError, httpx2.HTTPError, *MALFORMED)
+_VENDOR_FAILURES: tuple[type[Exception], ...] = (openai.OpenAIError, *TRANSPORT_ERRORS, *MALFORMED)
 
 
 class OpenAITextProvider:
@@ -36,6 +40,7 @@ class OpenAITextProvider:
         self._client = client
         self._name = name
         self._drive = partial(drive, provider=name, map_error=map_openai_error, vendor_failures=_VENDOR_FAILURES)
+        self._call = partial(call_once, provider=name, map_error=map_openai_error, vendor_failures=_VENDOR_FAILURES)
 
     @property
     def name(self) -> str:
@@ -64,6 +69,21 @@ class OpenAITextProvider:
             unfinished_message=f"{self._name} ended the stream before completing",
         )
 
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        """One attempt without streaming, through the API the catalog chose for ``model``."""
+        timeout = {} if timeout_s is None else {"timeout": httpx2.Timeout(timeout_s, connect=self._connect_s())}
+        if model.api == "responses":
+            respond = self._client.responses.create
+            answer = split_known(respond, responses_params(request, model, stream=False)) | timeout
+            return await self._call(lambda: respond(**answer), ResponsesAnswer(self._name))
+        create = self._client.chat.completions.create
+        params = split_known(create, chat_params(request, model, provider=self._name, stream=False)) | timeout
+        return await self._call(lambda: create(**params), chat_completion)
+
+    def _connect_s(self) -> float | None:
+        configured = self._client.timeout
+        return configured.connect if isinstance(configured, httpx2.Timeout) else None
+
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""
         await self._client.close()
@@ -73,10 +93,5 @@ def build_openai_text_provider(
     *, name: str, api_key: str, base_url: str | None, timeout_s: float, connect_timeout_s: float
 ) -> OpenAITextProvider:
     """The container's factory: one client for ``name`` at ``base_url`` (OpenAI's own when ``None``)."""
-    client = AsyncOpenAI(
-        api_key=api_key,
-        base_url=base_url,
-        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-        max_retries=0,
-    )
+    client = openai_client(api_key=api_key, base_url=base_url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
     return OpenAITextProvider(client, name=name)

@@ -12,20 +12,19 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import httpx2
 import openai
 from openai import AsyncOpenAI
 from openai.types.audio import Transcription as OpenAITranscription
 from openai.types.audio import TranscriptionVerbose
 
-from adapters.openai.errors import map_openai_error
+from adapters.openai.errors import TRANSPORT_ERRORS, map_openai_error
 from domain.catalog import ModelSpec
 from domain.errors import ProviderError, ServiceError, ValidationError
 from domain.transcription import Segment, Transcript, TranscriptionRequest, Word
 
 __all__ = ["OpenAITranscriptionProvider", "gives_timestamps"]
 
-_VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (openai.OpenAIError, httpx2.HTTPError)
+_VENDOR_FAILURES: Final[tuple[type[Exception], ...]] = (openai.OpenAIError, *TRANSPORT_ERRORS)
 #: What ``timestamps`` asks ``whisper-1`` for (words come with segments, as ``timestamps = word`` promises).
 _GRANULARITIES: Final[dict[str, list[Any]]] = {"segment": ["segment"], "word": ["word", "segment"]}
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx2
-from openai import AsyncOpenAI
-
+from adapters.openai.client import openai_client
 from adapters.openai.embeddings import OpenAIEmbeddingProvider
 from adapters.openai.images import OpenAIImageProvider
 from adapters.openai.live_transcription import OpenAILiveTranscriptionProvider
@@ -38,15 +36,11 @@ def build_openai_providers(
     connect_timeout_s: float,
     realtime: bool | None = None,
 ) -> VendorProviders:
-    """One client for ``name`` at ``base_url`` (OpenAI's own when ``None``); the SDK's own retries are off because
-    the attempt runner retries with its own deadline and backoff. ``realtime`` (default: only for ``openai`` itself;
-    the compatible family has no Realtime API) adds live transcription and realtime voice over the Realtime API."""
-    client = AsyncOpenAI(
-        api_key=api_key,
-        base_url=base_url,
-        timeout=httpx2.Timeout(timeout_s, connect=connect_timeout_s),
-        max_retries=0,
-    )
+    """One client for ``name`` at ``base_url`` (OpenAI's own when ``None``; see ``client.py``: pooled, on aiohttp,
+    the SDK's own retries off because the attempt runner retries with its own deadline and backoff). ``realtime``
+    (default: only for ``openai`` itself; the compatible family has no Realtime API) adds live transcription and
+    realtime voice over the Realtime API."""
+    client = openai_client(api_key=api_key, base_url=base_url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
     served: dict[PortKey[Any], object] = {
         TEXT_PORT: OpenAITextProvider(client, name=name),
         EMBEDDING_PORT: OpenAIEmbeddingProvider(client, name=name),

@@ -5,12 +5,18 @@ against the ``fake`` provider, so the normalized events (and the domain errors o
 The emulator renders the same ``Scenario`` in each vendor's wire format, so "exact" targets must reproduce the
 scenario's transcript value for value. The fake is configured to play the nearest equivalent and is held to the
 same shape (kinds of events, tool names, finish reason, error class and retryability).
+
+Every scenario runs through both calls of the port (``via``): ``stream`` and ``complete``, the call made without
+streaming, whose answer (as ``Completion.events()``) must be the same transcript and whose faults the same domain
+errors, with nothing delivered before them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,6 +30,7 @@ from adapters.gemini import build_gemini_text_provider
 from adapters.openai import build_openai_text_provider
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Message, ProviderEvent, TextDelta, ToolSpec
+from domain.completion import Completion
 from domain.errors import (
     ProviderError,
     ProviderTimeoutError,
@@ -32,7 +39,7 @@ from domain.errors import (
     ValidationError,
 )
 from ports.text import TextProvider as TextPort
-from tests.emulator import SCENARIOS, RunningEmulator
+from tests.emulator import SCENARIOS, EmulatorState, RunningEmulator
 from tests.emulator.transcripts import assert_invariants, event_dicts, expected_transcript, normalize
 from tests.emulator.wire import LEAKY_KEY
 
@@ -184,16 +191,41 @@ async def provider(target: Target, emulator: RunningEmulator) -> AsyncIterator[T
     await built.aclose()
 
 
-async def _collect(provider: TextProvider, target: Target, scenario: str) -> list[ProviderEvent]:
+VIAS = ["stream", "complete"]
+#: The emulator's request log name of each exact target's API.
+_WIRE_API = {
+    "openai_chat": "openai_chat",
+    "openai_responses": "openai_responses",
+    "groq_compatible": "openai_chat",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+}
+
+
+@pytest.fixture(params=VIAS)
+def via(request: pytest.FixtureRequest) -> str:
+    """Each call of the port: streamed, or whole (``complete``)."""
+    chosen: str = request.param
+    return chosen
+
+
+async def _collect(provider: TextProvider, target: Target, scenario: str, via: str = "stream") -> list[ProviderEvent]:
+    if via == "complete":
+        completion = await provider.complete(_request(scenario), target.model(scenario))
+        assert isinstance(completion, Completion)
+        return completion.events()
     return [event async for event in provider.stream(_request(scenario), target.model(scenario))]
 
 
 async def _collect_until_error(
-    provider: TextProvider, target: Target, scenario: str
+    provider: TextProvider, target: Target, scenario: str, via: str = "stream"
 ) -> tuple[list[ProviderEvent], ServiceError]:
     events: list[ProviderEvent] = []
 
     async def drain() -> None:
+        if via == "complete":
+            events.extend((await provider.complete(_request(scenario), target.model(scenario))).events())
+            return
         async for event in provider.stream(_request(scenario), target.model(scenario)):
             events.append(event)
 
@@ -215,12 +247,28 @@ def _shape(transcript: list[dict[str, Any]]) -> list[Any]:
     return shape
 
 
+def _assert_wire_call(emulator: RunningEmulator, target: Target, via: str) -> None:
+    """The vendor saw the call ``via`` names: a stream, or one made without streaming."""
+    if not target.exact:
+        return
+    sent = emulator.state.last(_WIRE_API[target.name])
+    if target.name == "gemini":
+        method = "streamGenerateContent" if via == "stream" else "generateContent"
+        assert sent.path.endswith(f":{method}"), sent.path
+    else:
+        assert bool(sent.body.get("stream")) is (via == "stream"), sent.body
+
+
 @pytest.mark.parametrize("scenario", SUCCESS_SCENARIOS)
-async def test_scenario_gives_the_same_normalized_events(provider: TextProvider, target: Target, scenario: str) -> None:
-    """Every vendor turns the same scenario into the same normalized transcript, obeying the stream invariants."""
+async def test_scenario_gives_the_same_normalized_events(
+    provider: TextProvider, target: Target, emulator: RunningEmulator, scenario: str, via: str
+) -> None:
+    """Every vendor turns the same scenario into the same normalized transcript, obeying the stream invariants,
+    streamed or not."""
     if not target.supports(scenario):
         pytest.skip(f"{target.name} cannot play {scenario}")
-    events = await _collect(provider, target, scenario)
+    events = await _collect(provider, target, scenario, via)
+    _assert_wire_call(emulator, target, via)
     assert_invariants(events)
     expected = expected_transcript(SCENARIOS[scenario], reports_reasoning_tokens=target.reports_reasoning_tokens)
     if target.exact:
@@ -230,23 +278,26 @@ async def test_scenario_gives_the_same_normalized_events(provider: TextProvider,
 
 
 @pytest.mark.parametrize("scenario", list(FAULTS))
-async def test_fault_maps_to_the_same_domain_error(target: Target, emulator: RunningEmulator, scenario: str) -> None:
+async def test_fault_maps_to_the_same_domain_error(
+    target: Target, emulator: RunningEmulator, scenario: str, via: str
+) -> None:
     """A vendor fault becomes the same domain error class with the same retryability from every adapter, after the
-    same content (none for status faults, the first chunk for mid-stream ones), and never a Finish."""
+    same content (none for status faults, the first chunk for mid-stream ones; none ever without streaming, where
+    a mid-stream fault is the vendor's whole-response equivalent), and never a Finish."""
     if not target.supports(scenario):
         pytest.skip(f"{target.name} cannot play {scenario}")
     error_class, retryable, content_first = FAULTS[scenario]
     timeout_s = STALL_TIMEOUT_S if scenario == "fault-stall" else NORMAL_TIMEOUT_S
     provider = target.build(emulator, timeout_s=timeout_s)
     try:
-        events, error = await _collect_until_error(provider, target, scenario)
+        events, error = await _collect_until_error(provider, target, scenario, via)
     finally:
         await provider.aclose()
     assert type(error) is error_class, repr(error)
     assert error.retryable is retryable
     assert_invariants(events, complete=False)
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    if not content_first:
+    if not content_first or via == "complete":
         assert events == []
     elif target.exact:
         assert text == "Hello"
@@ -258,30 +309,61 @@ async def test_fault_maps_to_the_same_domain_error(target: Target, emulator: Run
         assert error.provider == target.provider
 
 
-async def test_auth_failure_never_leaks_the_vendor_body(target: Target, emulator: RunningEmulator) -> None:
+async def test_auth_failure_never_leaks_the_vendor_body(target: Target, emulator: RunningEmulator, via: str) -> None:
     """A 401 whose body quotes a key reaches the core without the key in its message, context or repr."""
     if not target.exact:
         pytest.skip("the fake has no vendor body")
     provider = target.build(emulator)
     try:
-        _events, error = await _collect_until_error(provider, target, "fault-401")
+        _events, error = await _collect_until_error(provider, target, "fault-401", via)
     finally:
         await provider.aclose()
     assert LEAKY_KEY not in f"{error} {error!r} {error.context}"
 
 
-async def test_context_too_long_carries_the_vendor_reason(target: Target, emulator: RunningEmulator) -> None:
+async def test_context_too_long_carries_the_vendor_reason(target: Target, emulator: RunningEmulator, via: str) -> None:
     """A vendor 400 "context too long" becomes a 422-class ValidationError on ``messages`` with the reason."""
     if not target.exact:
         pytest.skip("the fake words its own reason")
     provider = target.build(emulator)
     try:
-        _events, error = await _collect_until_error(provider, target, "fault-context-too-long")
+        _events, error = await _collect_until_error(provider, target, "fault-context-too-long", via)
     finally:
         await provider.aclose()
     assert isinstance(error, ValidationError)
     assert error.field == "messages"
     assert "prompt is too long" in error.reason
+
+
+async def _drop_every_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")  # the request head, then the vendor hangs up before answering
+    writer.close()
+
+
+@pytest.mark.parametrize("fault", ["refused", "dropped"])
+async def test_an_unreachable_vendor_is_a_retryable_provider_error(target: Target, fault: str, via: str) -> None:
+    """A vendor that refuses the connection, or drops it before answering, is a retryable ``ProviderError`` saying
+    it could not be reached (not a timeout), whichever transport the adapter's SDK client rides on."""
+    if not target.exact:
+        pytest.skip("the fake has no connection")
+    server: asyncio.Server | None = None
+    if fault == "refused":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]  # closed again: nothing listens there
+    else:
+        server = await asyncio.start_server(_drop_every_connection, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+    provider = target.build(RunningEmulator(port, EmulatorState()))
+    try:
+        _events, error = await _collect_until_error(provider, target, "text", via)
+    finally:
+        await provider.aclose()
+        if server is not None:
+            server.close()
+    assert type(error) is ProviderError, repr(error)
+    assert error.retryable
+    assert "could not reach" in error.message
 
 
 async def test_slow_trickle_arrives_incrementally(provider: TextProvider, target: Target) -> None:

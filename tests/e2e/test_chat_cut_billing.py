@@ -22,8 +22,9 @@ CUT_AFTER = 5
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    # The vendor silence bound is short so the silent-vendor test ends quickly; retries stay at their default.
-    env = {"SWITCHYARD_PROVIDERS_REQUEST_TIMEOUT_S": "0.5"}
+    # The vendor bounds are short so the silent-vendor test ends quickly (the stream's silence bound, and the bound on
+    # a call made without streaming); retries stay at their default.
+    env = {"SWITCHYARD_PROVIDERS_REQUEST_TIMEOUT_S": "0.5", "SWITCHYARD_PROVIDERS_COMPLETE_TIMEOUT_S": "0.5"}
     with running_server(tmp_path_factory.mktemp("chat-cut"), env, timeout_s=60.0) as running:
         yield running
 

@@ -172,6 +172,8 @@ def create_emulator_app(state: EmulatorState) -> Quart:
             return prepared
         scenario, body = prepared
         if not body.get("stream"):
+            if body.get("stream_options") is not None:  # as OpenAI: a 400 naming the parameter
+                return _json(openai.stream_options_refused())
             return await _whole(scenario, openai.chat_completion(scenario, model), openai.openai_error)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         rendered = openai.chat_stream(scenario, model, include_usage=include_usage)

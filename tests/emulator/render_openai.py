@@ -16,6 +16,7 @@ __all__ = [
     "response_object",
     "responses_error_event",
     "responses_stream",
+    "stream_options_refused",
 ]
 
 _CREATED = 1_700_000_000
@@ -50,6 +51,13 @@ def openai_error(fault: Fault) -> ErrorReply:
             return ErrorReply(503, body("The engine is currently overloaded", "server_error", None))
         case _:
             return ErrorReply(500, body("The server had an error processing your request.", "server_error", None))
+
+
+def stream_options_refused() -> ErrorReply:
+    """OpenAI's 400 for ``stream_options`` on a call that does not stream."""
+    message = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    error = {"message": message, "type": "invalid_request_error", "param": "stream_options", "code": None}
+    return ErrorReply(400, {"error": error})
 
 
 # --- Chat Completions ------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Fake: a scripted TextProvider. Each call plays the next script: events in order, an exception where one is placed,
-and ``HANG`` where the vendor goes silent for good (until the caller gives up)."""
+and ``HANG`` where the vendor goes silent for good (until the caller gives up). ``complete`` (the non-streamed call)
+plays the script whole: the answer it adds up to, or its exception or silence with nothing delivered."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Finish, ProviderEvent, TextDelta, Usage, UsageReport
+from domain.completion import Completion, CompletionAssembler
 
 __all__ = ["HANG", "Hang", "Script", "ScriptedTextProvider", "answer"]
 
@@ -37,6 +39,8 @@ class ScriptedTextProvider:
         self._scripts = [list(s) for s in scripts] or [answer("ok")]
         self.requests: list[ChatRequest] = []
         self.models: list[ModelSpec] = []
+        self.modes: list[str] = []
+        """Per call, ``stream`` or ``complete``: which call the service made."""
         self.closed = False
         self.gate: asyncio.Event | None = None
         self.hanging = 0
@@ -51,10 +55,20 @@ class ScriptedTextProvider:
         return len(self.requests)
 
     def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
+        return self._play(self._next(request, model, "stream"))
+
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        assembler = CompletionAssembler()
+        async for event in self._play(self._next(request, model, "complete")):
+            assembler.feed(event)
+        return assembler.completion()
+
+    def _next(self, request: ChatRequest, model: ModelSpec, mode: str) -> list[ProviderEvent | BaseException | Hang]:
         script = self._scripts[min(len(self.requests), len(self._scripts) - 1)]
         self.requests.append(request)
         self.models.append(model)
-        return self._play(script)
+        self.modes.append(mode)
+        return script
 
     async def _play(self, script: list[ProviderEvent | BaseException | Hang]) -> AsyncIterator[ProviderEvent]:
         if self.gate is not None:

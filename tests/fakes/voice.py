@@ -14,6 +14,7 @@ from attrs import define, field
 
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, Finish, ProviderEvent, TextDelta, Usage, UsageReport
+from domain.completion import Completion
 from domain.speech import AudioChunk, SpeechRequest, Voice
 
 __all__ = ["RemoteCall", "RemoteSpeechProvider", "RemoteTextProvider"]
@@ -44,6 +45,10 @@ class RemoteTextProvider:
     def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         self.calls += 1
         return self._play()
+
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        """What the test says, whole (voiced chat streams; a plain ``stream: false`` chat may land here)."""
+        return Completion.of([event async for event in self.stream(request, model)])
 
     async def _play(self) -> AsyncIterator[ProviderEvent]:
         self.open = True

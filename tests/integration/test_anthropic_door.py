@@ -19,6 +19,7 @@ from adapters.fake.text import FakeTextProvider
 from container import Container
 from domain.catalog import ModelSpec
 from domain.chat import ChatRequest, ProviderEvent
+from domain.completion import Completion
 from entrypoints.http.app import create_app
 from ports.providers import VendorProviders
 from ports.text import TEXT_PORT
@@ -47,6 +48,11 @@ class RecordingText:
     def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         self.requests.append(request)
         return self._delayed(self.inner.stream(request, model))
+
+    async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
+        self.requests.append(request)
+        await asyncio.sleep(self.first_delay_s)
+        return await self.inner.complete(request, model, timeout_s=timeout_s)
 
     async def _delayed(self, events: AsyncIterator[ProviderEvent]) -> AsyncIterator[ProviderEvent]:
         await asyncio.sleep(self.first_delay_s)

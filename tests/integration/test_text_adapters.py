@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import pytest
 
 from adapters.anthropic import build_anthropic_text_provider
+from adapters.anthropic.text import NONSTREAMING_MAX_TOKENS
 from adapters.gemini import build_gemini_text_provider
 from adapters.openai import build_openai_text_provider
 from domain.catalog import ModelSpec
@@ -23,7 +24,7 @@ from domain.chat import (
     ToolChoice,
     ToolSpec,
 )
-from domain.errors import ProviderError, RateLimitError, ServiceError, ValidationError
+from domain.errors import ProviderError, ProviderTimeoutError, RateLimitError, ServiceError, ValidationError
 from ports.text import TextProvider as TextPort
 from tests.emulator import Fault, RunningEmulator, Scenario
 from tests.emulator.transcripts import assert_invariants, normalize
@@ -276,6 +277,47 @@ async def test_rate_limit_carries_the_vendors_retry_after(emulator: RunningEmula
     error = await failure(provider, conversation(name), spec(name, provider.name, api=api))
     assert isinstance(error, RateLimitError)
     assert error.retry_after == 2.0
+
+
+_BUILDERS: dict[str, tuple[Any, Any, str | None]] = {
+    "openai": (build_openai_text_provider, lambda e: e.openai_base_url, None),
+    "openai_responses": (build_openai_text_provider, lambda e: e.openai_base_url, "responses"),
+    "anthropic": (build_anthropic_text_provider, lambda e: e.anthropic_base_url, None),
+    "gemini": (build_gemini_text_provider, lambda e: e.gemini_base_url, None),
+}
+
+
+@pytest.mark.parametrize("target", list(_BUILDERS))
+async def test_a_whole_call_is_bounded_by_its_own_timeout(emulator: RunningEmulator, target: str) -> None:
+    """``complete(timeout_s=...)`` bounds the whole call in place of the client's read timeout: a vendor that takes
+    1 s over an answer, with a client read timeout of 0.5 s, answers within 5 s and times out within 0.3 s."""
+    build, base_url, api = _BUILDERS[target]
+    name = emulator.state.add(f"ponder-{target}", Scenario(text_chunks=("slow",), fault=Fault("stall", stall_s=1.0)))
+    provider: TextProvider = build(
+        name=target.split("_")[0], api_key="k", base_url=base_url(emulator), timeout_s=0.5, connect_timeout_s=2.0
+    )
+    model = spec(name, provider.name, api=api)
+    try:
+        answer = await provider.complete(conversation(name, tools=[], tool_choice=None), model, timeout_s=5.0)
+        assert answer.text == "slow"
+        with pytest.raises(ProviderTimeoutError):
+            await provider.complete(conversation(name, tools=[], tool_choice=None), model, timeout_s=0.3)
+    finally:
+        await provider.aclose()
+
+
+async def test_anthropic_streams_a_call_it_would_refuse_whole(emulator: RunningEmulator) -> None:
+    """A ``max_tokens`` implying more than ten minutes (the SDK's own rule) is streamed and assembled; below it the
+    call is made without streaming. Both give the same answer."""
+    provider = anthropic_provider(emulator)
+    model = spec("text", "anthropic")
+    try:
+        for max_tokens, streamed in ((NONSTREAMING_MAX_TOKENS + 1, True), (NONSTREAMING_MAX_TOKENS, False)):
+            answer = await provider.complete(conversation(max_tokens=max_tokens, tools=[], tool_choice=None), model)
+            assert (answer.text, answer.finish_reason) == ("Hello, world!", "stop")
+            assert emulator.state.last("anthropic").body.get("stream", False) is streamed
+    finally:
+        await provider.aclose()
 
 
 async def test_emulator_script_serves_a_fault_then_success(emulator: RunningEmulator) -> None:

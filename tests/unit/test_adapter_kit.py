@@ -261,6 +261,25 @@ def test_generic_failure_classifies_what_no_vendor_mapping_claimed() -> None:
     assert (other.retryable, str(other)) == (False, "acme call failed")
 
 
+def _raised(exc: BaseException, cause: BaseException) -> BaseException:
+    """``exc`` as ``raise exc from cause`` leaves it."""
+    exc.__cause__ = cause
+    return exc
+
+
+def test_a_timeout_caused_by_a_dropped_connection_is_unreachable() -> None:
+    """A "timeout" whose cause is an unreachable error that is no timeout (aiohttp's refused connection, which its
+    httpx2 adapter re-raises as ConnectTimeout) is the vendor being unreachable; a timeout caused by a timeout stays
+    one."""
+    kinds = {"timeouts": (_Timeout,), "unreachable": (_VendorFailure,)}
+    refused = generic_failure("acme", _raised(_Timeout(), _VendorFailure("connection refused")), **kinds)
+    assert (type(refused), refused.retryable, str(refused)) == (ProviderError, True, "could not reach acme")
+    slow = generic_failure("acme", _raised(_Timeout(), _raised(_Timeout(), TimeoutError())), **kinds)
+    assert isinstance(slow, ProviderTimeoutError)
+    read = generic_failure("acme", _raised(_Timeout(), TimeoutError("socket read")), **kinds)
+    assert isinstance(read, ProviderTimeoutError)
+
+
 _VENDOR = _VendorFailure("the SDK's status error")
 
 

@@ -144,12 +144,28 @@ async def test_a_vendor_gone_silent_mid_stream_is_billed_what_was_delivered() ->
         await streams.aclose()
 
 
-async def test_mid_stream_vendor_failure_bills_what_was_delivered() -> None:
-    """A vendor failing after 3 chunks: the record has its error code and the estimated prompt and 3 words."""
+async def test_mid_stream_vendor_failure_bills_what_was_delivered(manager: StreamingManager) -> None:
+    """A vendor failing after 3 streamed chunks: the record has its error code and the estimated prompt and 3 words."""
+    chat, ledger = _service([*(TextDelta(c) for c in CHUNKS[:3]), ProviderError("scripted", "broke")], streams=manager)
+    _stream_id, events = await _stream_until(manager, chat, 3)
+    last = [e async for e in events][-1]
+    assert (last.type, last.payload["code"]) == ("error", "provider_error")
+    _assert_estimated(await _recorded(ledger), "provider_error", 3)
+
+
+async def test_a_failed_non_streamed_call_delivered_nothing_and_is_not_estimated() -> None:
+    """Without a stream the vendor is called whole, so a fault late in its answer fails the call with nothing
+    delivered: the record keeps the vendor's (zero) figures, as for any failure before output."""
     chat, ledger = _service([*(TextDelta(c) for c in CHUNKS[:3]), ProviderError("scripted", "broke")])
     with pytest.raises(ProviderError):
         await chat.complete(_ask(), CALLER)
-    _assert_estimated(await _recorded(ledger), "provider_error", 3)
+    record = await _recorded(ledger)
+    assert (record.outcome, record.input_tokens, record.output_tokens, record.estimated) == (
+        "provider_error",
+        0,
+        0,
+        False,
+    )
 
 
 async def test_vendor_usage_seen_before_the_cut_wins_over_the_estimate(manager: StreamingManager) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -47,6 +49,7 @@ from tests.fakes.text import Script, ScriptedTextProvider, answer
 from tests.fakes.usage import InMemoryUsageLedger
 
 CALLER = ChatCaller(CustomerId("alice"), "req-1")
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def spec(model_id: str, provider: str = "scripted", **kwargs: object) -> ModelSpec:
@@ -300,6 +303,43 @@ async def test_complete_assembles_parallel_tool_calls_usage_and_cost() -> None:
     assert result.meta["model"] == "scripted/main"
     assert h.ledger.records[0].cost_usd == pytest.approx(0.002)
     assert h.metrics.total("tokens_total") == 1500
+
+
+async def test_a_non_streamed_chat_calls_the_vendor_whole_with_the_same_retries_fallbacks_and_accounting() -> None:
+    """``complete`` makes every attempt one call without streaming; the retry, the fallback, the response, the usage
+    records and the metrics are exactly those of the same run streamed."""
+    tools: Script = [
+        ToolCallStart(0, "c0", "weather"),
+        ToolCallDelta(0, "c0", '{"city":'),
+        ToolCallDelta(0, "c0", '"Oslo"}'),
+        ToolCallEnd(0, "c0"),
+        UsageReport(Usage(1000, 500, 10, 5)),
+        Finish("tool_calls"),
+    ]
+    primary: list[Script] = [[RateLimitError("slow", retry_after=1.0)], [ProviderError("scripted", "down")]]
+    catalog = [
+        spec("main", capabilities=frozenset({"text", "tools"}), fallbacks=("backup/spare",), input_price_per_mtok=1),
+        spec("spare", provider="backup", capabilities=frozenset({"text", "tools"}), output_price_per_mtok=2),
+    ]
+    request = ask(tools=[ToolSpec("weather")])
+    streamed, whole = Harness(primary, [tools], catalog=catalog), Harness(primary, [tools], catalog=catalog)
+    items, error = await streamed.items(request)
+    assert error is None
+    assert isinstance(items[-1], Completed)
+    result = await whole.service.complete(request, CALLER)
+    assert result.response == items[-1].response
+    assert result.meta == {**items[-1].served.meta(), "ttft_ms": items[-1].ttft_ms}
+    assert (whole.primary.modes, whole.backup.modes) == (["complete", "complete"], ["complete"])
+    assert (streamed.primary.modes, streamed.backup.modes) == (["stream", "stream"], ["stream"])
+    assert [attrs.evolve(r, id="", created_at=EPOCH) for r in whole.ledger.records] == [
+        attrs.evolve(r, id="", created_at=EPOCH) for r in streamed.ledger.records
+    ]
+    assert [r.outcome for r in whole.ledger.records] == ["rate_limited", "provider_error", "done"]
+    assert (whole.metrics.counters, whole.metrics.observations) == (
+        streamed.metrics.counters,
+        streamed.metrics.observations,
+    )
+    assert whole.clock.sleeps == streamed.clock.sleeps == [1.0]
 
 
 async def test_done_run_ends_with_completed_and_records_ttft() -> None:

@@ -83,13 +83,48 @@ async def test_a_vendor_silent_before_its_first_event_is_provider_timeout(
     assert [r.outcome for r in ledger.records] == ["provider_timeout", "provider_timeout"]  # primary, then fallback
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-async def test_a_vendor_going_silent_after_content_is_provider_timeout(manager: StreamingManager, stream: bool) -> None:
-    """Silence after the first chunk ends the request with provider_timeout, with no retry or fallback."""
+async def test_a_vendor_going_silent_after_content_is_provider_timeout(manager: StreamingManager) -> None:
+    """Silence after the first streamed chunk ends the stream with provider_timeout, with no retry or fallback."""
     chat, ledger = _service(manager, [TextDelta("partial "), HANG], answer("again"), backup=answer("spare"))
-    assert await _outcome(chat, manager, stream=stream) == "provider_timeout"
+    assert await _outcome(chat, manager, stream=True) == "provider_timeout"
     [record] = ledger.records
     assert (record.outcome, record.output_tokens, record.estimated) == ("provider_timeout", 1, True)
+
+
+async def test_a_non_streamed_call_going_silent_delivered_nothing_so_falls_back(manager: StreamingManager) -> None:
+    """Without a stream the vendor is called whole: a silence, however late in its answer, is a provider_timeout
+    before any output (nothing was delivered nor is billed), so the fallback answers as for any failure before
+    output."""
+    chat, ledger = _service(manager, [TextDelta("partial "), HANG], answer("again"), backup=answer("spare"))
+    async with asyncio.timeout(10):
+        result = await chat.complete(_ask(False), CALLER)
+    assert result.response.text == "spare"
+    assert [(r.outcome, r.output_tokens, r.estimated) for r in ledger.records] == [
+        ("provider_timeout", 0, False),
+        ("done", 1, False),
+    ]
+
+
+async def test_a_non_streamed_call_is_bounded_as_a_whole_not_by_the_silence_bound(manager: StreamingManager) -> None:
+    """A vendor called without streaming says nothing until its answer is whole: it may take longer than the
+    stream silence bound (``idle_timeout_s``), up to ``complete_timeout_s``, and past that it is provider_timeout."""
+    slow = ScriptedTextProvider(answer("late"), name="scripted")
+    ledger = InMemoryUsageLedger()
+    vendors = text_vendors({"scripted": slow, "backup": ScriptedTextProvider(answer("spare"), name="backup")})
+    registry = ProviderRegistry(CATALOG, vendors)
+
+    def chat_with(complete_timeout_s: float) -> ChatService:
+        policy = RetryPolicy(max_retries=0, idle_timeout_s=IDLE_S, complete_timeout_s=complete_timeout_s)
+        return make_chat_service(registry, manager, ledger, NullMetrics(), policy, sleep=no_sleep)
+
+    async with asyncio.timeout(10):
+        slow.gate = asyncio.Event()
+        asyncio.get_running_loop().call_later(IDLE_S * 4, slow.gate.set)
+        assert (await chat_with(5.0).complete(_ask(False), CALLER)).response.text == "late"
+        slow.gate = asyncio.Event()  # never set: the whole-call bound ends it, and the fallback answers
+        assert (await chat_with(IDLE_S * 2).complete(_ask(False), CALLER)).response.text == "spare"
+    assert slow.modes == ["complete", "complete"]
+    assert [r.outcome for r in ledger.records] == ["done", "provider_timeout", "done"]
 
 
 async def test_a_silent_attempt_is_retried_before_content(manager: StreamingManager) -> None:
