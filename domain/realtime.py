@@ -25,6 +25,7 @@ __all__ = [
     "RealtimeConfig",
     "RealtimeEvent",
     "RealtimeSpeechStarted",
+    "RealtimeSpeechStopped",
     "RealtimeSummary",
     "RealtimeTool",
     "RealtimeToolCall",
@@ -99,6 +100,12 @@ class RealtimeSpeechStarted:
 
 
 @frozen
+class RealtimeSpeechStopped:
+    """The vendor heard the user stop speaking (server VAD): the user's turn is over and the answer comes next. The
+    clock to that answer's first audio starts here, as it does at a client's commit, text or tool result."""
+
+
+@frozen
 class RealtimeToolCall:
     """The model calls ``name`` with ``arguments`` (a JSON text); the client answers with ``tool.result`` and the
     same ``call_id``."""
@@ -117,7 +124,14 @@ class RealtimeTurnDone:
     usage: Units | None = None
 
 
-RealtimeEvent = RealtimeAudio | RealtimeTranscript | RealtimeSpeechStarted | RealtimeToolCall | RealtimeTurnDone
+RealtimeEvent = (
+    RealtimeAudio
+    | RealtimeTranscript
+    | RealtimeSpeechStarted
+    | RealtimeSpeechStopped
+    | RealtimeToolCall
+    | RealtimeTurnDone
+)
 
 
 @frozen

@@ -52,6 +52,7 @@ from ports.live_transcription import LIVE_STT_PORT, LiveTranscriptionProvider
 from ports.metrics import Metrics
 from services.attempts import Attempt, AttemptRunner, Caller, Candidates, Finished
 from services.live_attempt import AudioBuffer, LiveAttempt, Opened, Progress, Stopped
+from services.open_interrupt import OpenInterrupt
 from services.quotas import Admission, QuotaGate
 
 __all__ = [
@@ -111,38 +112,6 @@ def _meta(attempt: Attempt) -> dict[str, JsonValue]:
     }
 
 
-class _OpenInterrupt:
-    """Until the vendor session is open, an abort (the client left, or broke the protocol) cancels the task reading
-    the updates: opening may take a while (connect, retries, backoff) and nobody waits for it any more. Once open,
-    the attempt's own abort watcher stops the session instead."""
-
-    def __init__(self, aborted: asyncio.Event) -> None:
-        self._task = asyncio.current_task()
-        self._open = False
-        self._fired = False
-        self._watcher = asyncio.create_task(aborted.wait(), name="live-stt-open-interrupt")
-        self._watcher.add_done_callback(self._fire)
-
-    def _fire(self, watcher: asyncio.Task[bool]) -> None:
-        if watcher.cancelled() or self._open or self._task is None or self._task.done():
-            return
-        self._fired = True
-        self._task.cancel()
-
-    def opened(self) -> None:
-        self._open = True
-
-    def interrupted(self) -> bool:
-        """Whether the cancellation being handled is ours alone (then it is consumed)."""
-        if not self._fired or self._task is None:
-            return False
-        self._fired = False
-        return self._task.uncancel() == 0
-
-    def close(self) -> None:
-        self._watcher.cancel()
-
-
 class LiveRun:
     """One live session: the client's side (``feed``, ``end``, ``abort``) and the updates for it (``updates``)."""
 
@@ -193,7 +162,7 @@ class LiveRun:
         service = self._service
         terminal: LiveUpdate | None = None
         first_partial_at: float | None = None
-        opening = _OpenInterrupt(self._aborted)
+        opening = OpenInterrupt(self._aborted, name="live-stt-open-interrupt")
         try:
             run = service.runner.run(self._candidates, self._caller, LIVE_STT_PORT, self._body)
             async with aclosing(run) as steps:

@@ -4,7 +4,9 @@ the model's audio, transcripts, tool calls and turn ends back, and end the sessi
 
 ``plan`` refuses what can be refused before any vendor is called, naming the ``session.update`` field: the input
 sample rate, the turn detection, the tools (names, schemas), the temperature, the voice (when the catalog lists the
-model's voices); the model (404 unknown, 422 without ``realtime``, 422 when its vendor has no realtime API here).
+model's voices), a field the model's sessions cannot honour (its catalog ``unsupported_params`` names it: OpenAI's GA
+realtime sessions have no ``temperature``; a refusal rather than a setting silently dropped); the model (404
+unknown, 422 without ``realtime``, 422 when its vendor has no realtime API here).
 ``start`` admits the session through the quota gate (403 a model the caller's key may not use, 429 over a limit; it
 holds one slot in flight while it runs) and hands back a
 ``RealtimeRun`` for one socket: the client's side goes in through ``feed``/``commit``/``send_text``/``tool_result``/
@@ -48,6 +50,7 @@ from domain.types import JsonValue
 from ports.metrics import Metrics
 from ports.realtime import REALTIME_PORT, RealtimeProvider
 from services.attempts import Attempt, AttemptRunner, Caller, Candidates, Finished
+from services.open_interrupt import OpenInterrupt
 from services.quotas import Admission, QuotaGate
 from services.realtime_attempt import ClientInput, Control, Opened, Progress, RealtimeAttempt, Stopped
 
@@ -178,6 +181,9 @@ class RealtimeRun:
     async def updates(self) -> AsyncGenerator[RealtimeUpdate, None]:
         """``RealtimeStarted``, the domain events, then exactly one terminal update."""
         terminal: RealtimeUpdate | None = None
+        # A client that leaves while the session opens (a connect, a retry's backoff) ends it now, not when the
+        # runner next looks.
+        opening = OpenInterrupt(self._aborted, name="realtime-open-interrupt")
         try:
             run = self._service.runner.run(self._candidates, self._caller, REALTIME_PORT, self._body)
             async with aclosing(run) as steps:
@@ -187,18 +193,24 @@ class RealtimeRun:
                         break
                     value = step.value
                     if isinstance(value, Opened):
+                        opening.opened()
                         yield RealtimeStarted({**_meta(step.attempt), "output_sample_rate": REALTIME_OUTPUT_RATE})
                     elif isinstance(value, Stopped):
                         terminal = self._stopped(value)
                         break  # closing the run: the attempt is accounted as cancelled
                     elif not isinstance(value, Progress):
                         yield value
+        except asyncio.CancelledError:
+            if not opening.interrupted():
+                raise
+            terminal = self._stopped(Stopped("aborted"))
         except ServiceError as exc:
             terminal = RealtimeFailed(exc)
         except Exception as exc:  # noqa: BLE001 - a bug: the session still ends with one terminal (internal error)
             _log.exception("realtime_crashed")
             terminal = RealtimeFailed(exc)
         finally:
+            opening.close()
             await self._input.close()
             if self._admission is not None:
                 await self._admission.release()
@@ -342,11 +354,20 @@ class RealtimeService:
             )
         if config.voice is not None and primary.voices and config.voice not in primary.voices:
             raise ValidationError("session.voice", f"{primary.qualified_id} speaks {', '.join(primary.voices)}")
+        needs = _needs(config)
+        for need in needs:
+            if need in primary.unsupported_params:
+                raise ValidationError(
+                    f"session.{need}",
+                    f"model {primary.qualified_id!r} takes no {need} in its realtime sessions: leave it out",
+                    context={"model": primary.qualified_id},
+                )
         fallbacks = [
             spec
             for spec in candidates.models[1:]
             if self.runner.registry.provider(spec, REALTIME_PORT) is not None
             and (config.voice is None or not spec.voices or config.voice in spec.voices)
+            and not any(need in spec.unsupported_params for need in needs)
         ]
         return Candidates(candidates.capability, (primary, *fallbacks))
 
@@ -360,6 +381,18 @@ class RealtimeService:
         seconds = self.max_seconds
         admission = await self.quotas.admit(caller, candidates, lambda _output_tokens: Units(audio_seconds=seconds))
         return RealtimeRun(self, admission.candidates, config, caller, admission)
+
+
+def _needs(config: RealtimeConfig) -> list[str]:
+    """The optional session fields ``config`` sets, as a catalog entry's ``unsupported_params`` names them."""
+    needs = []
+    if config.temperature is not None:
+        needs.append("temperature")
+    if config.instructions is not None:
+        needs.append("instructions")
+    if config.tools:
+        needs.append("tools")
+    return needs
 
 
 def _check_config(config: RealtimeConfig) -> None:

@@ -15,7 +15,10 @@ Both directions are bounded: the inbound queue holds ``limit_bytes`` of audio an
 faster than the vendor listens waits in ``put``: back-pressure on its socket), and at most ``outbound_limit`` vendor
 events wait for the client (past that the client is too slow: the session stops, never buffering without bound).
 
-The attempt bills the tokens its turns reported and the audio seconds both ways, and times each turn's first audio.
+The attempt bills the tokens its turns reported and the audio seconds both ways, and times each turn's first audio:
+from the end of the user's turn (the client's commit, text or tool result going out, or the vendor's
+``RealtimeSpeechStopped`` with server VAD) to the answer's first audio. An end of speech heard while an answer's
+audio is still coming (a late signal) starts no clock: that audio is not the answer to it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from domain.realtime import (
     RealtimeAudio,
     RealtimeConfig,
     RealtimeEvent,
+    RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTurnDone,
 )
 from ports.metrics import Metrics
@@ -178,6 +183,7 @@ class RealtimeAttempt:
         self._ticked = False
         self._last_activity = 0.0
         self._turn_ended_at: float | None = None
+        self._answering = False  # an answer's audio is coming (since its first chunk, until its turn ends)
         self.opened_at: float | None = None
         self.sent_bytes = 0
         self.received_bytes = 0
@@ -289,10 +295,17 @@ class RealtimeAttempt:
         self._last_activity = now
         if isinstance(event, RealtimeAudio):
             self.received_bytes += len(event.data)
+            self._answering = True
             if self._turn_ended_at is not None:
                 self._metrics.observe("realtime_first_audio_seconds", now - self._turn_ended_at, **self._labels)
                 self._turn_ended_at = None
+        elif isinstance(event, RealtimeSpeechStarted):
+            self._answering = False  # the user talks over the answer: the vendor stops it
+        elif isinstance(event, RealtimeSpeechStopped):
+            if not self._answering:
+                self._turn_ended_at = now  # server VAD: the user's turn is over, the clock to its first audio starts
         elif isinstance(event, RealtimeTurnDone):
+            self._answering = False
             self.turns += 1
             if event.usage is not None:
                 self.usage += event.usage

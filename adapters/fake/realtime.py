@@ -11,9 +11,9 @@ the same) and answers:
 3. the assistant's final transcript, then ``RealtimeTurnDone("completed")`` with its token usage.
 
 The answer to a spoken turn is "You said: <words>."; to a text, "You said: <text>"; to a tool result, "The <tool> tool
-says: <output>". With ``server_vad``, the start of speech is ``RealtimeSpeechStarted``; speech that starts while an
-answer plays interrupts it (``RealtimeTurnDone("interrupted")``). ``cancel`` ends the answer in progress as
-``cancelled``.
+says: <output>". With ``server_vad``, the start of speech is ``RealtimeSpeechStarted`` and the pause that ends it
+``RealtimeSpeechStopped`` (before the answer); speech that starts while an answer plays interrupts it
+(``RealtimeTurnDone("interrupted")``). ``cancel`` ends the answer in progress as ``cancelled``.
 
 Tools: when the session has tools and its metadata names one in ``fake_tool`` (or the user's text names one), a user
 turn is answered with ``RealtimeToolCall`` (arguments ``{"text": <what the user said>}``) and a completed turn; the
@@ -49,6 +49,7 @@ from domain.realtime import (
     RealtimeConfig,
     RealtimeEvent,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeToolCall,
     RealtimeTranscript,
     RealtimeTurnDone,
@@ -160,6 +161,7 @@ class FakeRealtimeSession:
             if self._silence >= self._vad_silence_bytes:
                 self._speaking = False
                 self._silence = 0
+                self._queue.put_nowait(RealtimeSpeechStopped())
                 self._answer_heard()
 
     async def commit(self) -> None:

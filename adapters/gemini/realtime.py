@@ -18,10 +18,13 @@ Out: ``serverContent.modelTurn`` audio parts (24 kHz pcm16) → ``RealtimeAudio`
 user's when the answer to it begins, the assistant's when its turn ends); ``toolCall`` → ``RealtimeToolCall``s, and
 the response ends there (``completed``: the model waits for the results, which start the next response);
 ``interrupted`` → ``RealtimeSpeechStarted`` (the user talked over the answer) and the turn ends ``interrupted`` at
-the vendor's ``turnComplete``, which carries ``usageMetadata``. Gemini says nothing else of the speech its VAD hears
-(``voiceActivity`` is taken when it comes): with ``server_vad`` the first piece of the user's transcription, outside
-an answer, is the ``RealtimeSpeechStarted``, so without input transcription only interruptions are signalled. Gemini
-sends no response ids: the adapter numbers the responses itself.
+the vendor's ``turnComplete``, which carries ``usageMetadata``. What its VAD hears, Gemini says with ``voiceActivity``
+(``ACTIVITY_START``/``ACTIVITY_END`` → ``RealtimeSpeechStarted``/``RealtimeSpeechStopped``), but only some models send
+it. Until a session's first ``voiceActivity``, the first piece of the user's transcription outside an answer stands
+for the ``RealtimeSpeechStarted`` (so without input transcription only interruptions are signalled), and nothing
+stands for the ``RealtimeSpeechStopped``: the answer beginning is no end-of-speech signal (it comes after the vendor's
+own latency, so timing the first audio from it would hide that latency), so such a session's server-VAD turns are not
+timed. Gemini sends no response ids: the adapter numbers the responses itself.
 
 ``cancel``: Gemini has no ``response.cancel``. The answer in progress is ended here at once (``cancelled``) and the
 rest of its output dropped until the vendor's ``turnComplete``; with turn detection ``none`` an ``activityStart``
@@ -61,6 +64,7 @@ from domain.realtime import (
     RealtimeConfig,
     RealtimeEvent,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeToolCall,
     RealtimeTranscript,
     RealtimeTurnDone,
@@ -118,6 +122,7 @@ class GeminiRealtimeSession:
         self._heard: list[str] = []
         self._heard_items = 0
         self._speech_signalled = False  # a RealtimeSpeechStarted went out for the user's current utterance
+        self._vendor_vad = False  # the vendor sends voiceActivity: its start and end are the only speech signals
         self._closed = False
         self._reader = asyncio.create_task(self._read(), name="gemini-live-reader")
 
@@ -240,8 +245,12 @@ class GeminiRealtimeSession:
                 if self._calls.pop(call_id, None) is not None:
                     self._dropped_calls.add(call_id)
         activity = message.voice_activity
-        if activity is not None and activity.voice_activity_type == types.VoiceActivityType.ACTIVITY_START:
-            await self._speech_started()
+        if activity is not None:
+            self._vendor_vad = True
+            if activity.voice_activity_type == types.VoiceActivityType.ACTIVITY_START:
+                await self._speech_started()
+            elif activity.voice_activity_type == types.VoiceActivityType.ACTIVITY_END:
+                await self._speech_stopped()
         content = message.server_content
         if content is not None:
             await self._content(content)
@@ -249,7 +258,7 @@ class GeminiRealtimeSession:
     async def _content(self, content: types.LiveServerContent) -> None:
         heard = content.input_transcription
         if heard is not None and heard.text:
-            if not self._manual and self._turn is None:
+            if not self._manual and self._turn is None and not self._vendor_vad:
                 # Gemini tells nothing else of the speech its VAD hears (short of interrupting an answer): its
                 # transcription starting is the sign. Not while an answer plays: a late piece would cut it.
                 await self._speech_started()
@@ -305,7 +314,8 @@ class GeminiRealtimeSession:
     async def _interrupted(self) -> None:
         if self._swallow == "drop":
             return  # the answer was cancelled here already; this is the vendor catching up
-        await self._speech_started()
+        if not self._vendor_vad:  # else its ACTIVITY_START said so (and a text turn interrupts too: no speech)
+            await self._speech_started()
         turn = self._turn
         if turn is None and self._requested:
             turn = self._open()
@@ -360,8 +370,15 @@ class GeminiRealtimeSession:
             self._speech_signalled = True
             await self._emit(RealtimeSpeechStarted())
 
+    async def _speech_stopped(self) -> None:
+        """The vendor's VAD heard the end of the speech it signalled (an end without its start is not passed on)."""
+        if self._speech_signalled:
+            self._speech_signalled = False
+            await self._emit(RealtimeSpeechStopped())
+
     async def _heard_final(self) -> None:
-        self._speech_signalled = False
+        if not self._vendor_vad:  # without the vendor's end of speech, the user's next words are a new utterance
+            self._speech_signalled = False
         if self._heard:
             text, item_id = "".join(self._heard).strip(), self._heard_item
             self._heard = []

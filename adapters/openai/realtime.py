@@ -17,13 +17,14 @@ result that arrives before its response ended is still answered. ``cancel`` is `
 
 Out: ``response.output_audio.delta`` → ``RealtimeAudio``; ``response.output_audio_transcript.delta``/``.done`` and
 ``conversation.item.input_audio_transcription.delta``/``.completed`` → ``RealtimeTranscript``;
-``input_audio_buffer.speech_started`` → ``RealtimeSpeechStarted``; ``response.function_call_arguments.done`` →
-``RealtimeToolCall``; ``response.done`` → ``RealtimeTurnDone`` with its usage (input tokens include cached and audio
-tokens, output tokens audio ones). Its status: ``cancelled`` with reason ``turn_detected`` is ``interrupted``,
-``incomplete`` (cut by ``max_output_tokens`` or the content filter) still ``completed`` (the turn ended; nothing
-failed), ``failed`` ``failed``. A failed transcription of the user's audio is no reason to end the conversation: it
-is dropped. The SDK does not reconnect here: a lost connection ends the session with a retryable ``ProviderError``.
-The client is shared with the vendor's other providers and not closed here.
+``input_audio_buffer.speech_started``/``speech_stopped`` → ``RealtimeSpeechStarted``/``RealtimeSpeechStopped``;
+``response.function_call_arguments.done`` → ``RealtimeToolCall``; ``response.done`` → ``RealtimeTurnDone`` with its
+usage (input tokens include cached and audio tokens, output tokens audio ones). Its status: ``cancelled`` with
+reason ``turn_detected`` is ``interrupted``, ``incomplete`` (cut by ``max_output_tokens`` or the content filter)
+still ``completed`` (the turn ended; nothing failed), ``failed`` ``failed``. A failed transcription of the user's
+audio is no reason to end the conversation: it is dropped. The SDK does not reconnect here: a lost connection ends
+the session with a retryable ``ProviderError``. The client is shared with the vendor's other providers and not
+closed here.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from openai.types.realtime import (
     ConversationItemInputAudioTranscriptionCompletedEvent,
     ConversationItemInputAudioTranscriptionDeltaEvent,
     InputAudioBufferSpeechStartedEvent,
+    InputAudioBufferSpeechStoppedEvent,
     RealtimeErrorEvent,
     ResponseAudioDeltaEvent,
     ResponseAudioTranscriptDeltaEvent,
@@ -57,7 +59,7 @@ from adapters.kit.audio import AudioEncoder
 from adapters.kit.live import HANDSHAKE_FAILURES, closed_error, handshake_error
 from adapters.openai.realtime_wire import event_error, parsed, receive, receive_raw
 from domain.catalog import ModelSpec
-from domain.errors import ProviderError
+from domain.errors import ProviderError, ValidationError
 from domain.metering import Units
 from domain.realtime import (
     REALTIME_OUTPUT_RATE,
@@ -65,6 +67,7 @@ from domain.realtime import (
     RealtimeConfig,
     RealtimeEvent,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeToolCall,
     RealtimeTranscript,
     RealtimeTurnDone,
@@ -91,8 +94,7 @@ _FIELDS: Final = {
 
 
 def _session(config: RealtimeConfig) -> dict[str, Any]:
-    """The ``session.update`` body. ``temperature`` is not sent: GA realtime sessions have none (the SDK's session
-    type has no such field; the vendor refuses it as an unknown parameter)."""
+    """The ``session.update`` body (``temperature`` never is: see ``OpenAIRealtimeProvider.open``)."""
     audio_input: dict[str, Any] = {
         "format": _PCM,
         "turn_detection": (
@@ -253,6 +255,8 @@ class OpenAIRealtimeSession:
             return [RealtimeTranscript("user", event.transcript, final=True, item_id=event.item_id)]
         if isinstance(event, InputAudioBufferSpeechStartedEvent):
             return [RealtimeSpeechStarted()]
+        if isinstance(event, InputAudioBufferSpeechStoppedEvent):
+            return [RealtimeSpeechStopped()]
         if isinstance(event, ResponseFunctionCallArgumentsDoneEvent):
             return [RealtimeToolCall(event.call_id, event.name, event.arguments)]
         if isinstance(event, ResponseCreatedEvent):
@@ -289,7 +293,17 @@ class OpenAIRealtimeProvider:
         return self._name
 
     async def open(self, model: ModelSpec, config: RealtimeConfig) -> OpenAIRealtimeSession:
-        """Connect to ``model``, configure the session as ``config`` says, and wait for the vendor to confirm."""
+        """Connect to ``model``, configure the session as ``config`` says, and wait for the vendor to confirm. A
+        ``temperature`` is refused before connecting: GA realtime sessions have none (the SDK's session type has no
+        such field; the vendor refuses it as an unknown parameter), and dropping it would answer a session the
+        client did not ask for. The catalog says so first (``unsupported_params``); this holds for an entry that
+        does not."""
+        if config.temperature is not None:
+            raise ValidationError(
+                "session.temperature",
+                f"{self._name}: model {model.qualified_id!r} takes no temperature in its realtime sessions",
+                context={"model": model.qualified_id},
+            )
         try:
             connection = await self._client.realtime.connect(model=model.wire_name).enter()
         except HANDSHAKE_FAILURES as exc:

@@ -26,6 +26,7 @@ from domain.realtime import (
     RealtimeConfig,
     RealtimeEvent,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTool,
     RealtimeToolCall,
     RealtimeTranscript,
@@ -177,6 +178,27 @@ async def test_the_session_update_carries_the_config(connect: Any, emulator: Run
         }
     ]
     assert "temperature" not in session
+
+
+async def test_a_temperature_is_refused_before_connecting(connect: Any, emulator: RunningEmulator) -> None:
+    """GA realtime sessions have no temperature: asking for one is the client's ValidationError on
+    ``session.temperature``, and no connection is made (never a session silently without it)."""
+    since = len(emulator.state.requests)
+    with pytest.raises(ValidationError) as refused:
+        await connect(temperature=0.6)
+    assert refused.value.context["field"] == "session.temperature"
+    assert [r for r in emulator.state.requests[since:] if r.api.startswith("openai_realtime")] == []
+
+
+async def test_speech_stopped_is_the_end_of_the_users_speech(connect: Any) -> None:
+    """Server VAD: ``input_audio_buffer.speech_stopped`` is ``RealtimeSpeechStopped``, after the speech started and
+    before the answer's audio."""
+    conversation = await connect()
+    await conversation.send(tone_pcm(0.8, rate=24_000) + silence(1.0, rate=24_000), rate=24_000)
+    events = await conversation.until(lambda events: bool(done_turns(events)))
+    kinds = [type(event) for event in events]
+    assert kinds.count(RealtimeSpeechStopped) == 1
+    assert kinds.index(RealtimeSpeechStarted) < kinds.index(RealtimeSpeechStopped) < kinds.index(RealtimeAudio)
 
 
 async def test_server_vad_asks_the_vendor_to_answer_and_to_be_interrupted(

@@ -6,8 +6,9 @@ connection) cannot drift apart.
 Adding an adapter is one ``Target`` in ``TARGETS``: its model and a ``make`` that builds the provider for a scenario
 (and says how to close what it built). The emulator picks a scenario from the ``x-emulator-scenario`` header (the SDKs
 send the client's default headers on the WebSocket handshake); the fake plays the same scenario from session metadata
-(``FAKE_SCENARIOS``). Scenarios: ``text`` (a conversation), ``tool``, ``fault-401``, ``fault-429``,
-``fault-mid-stream``, ``truncated``.
+(``FAKE_SCENARIOS``). Scenarios: ``text`` (a conversation), ``server_vad`` (turns the vendor's VAD hears, with its
+start and end of speech: Gemini Live says them only with the emulator's ``voice_activity``, as only some live models
+do), ``tool``, ``fault-401``, ``fault-429``, ``fault-mid-stream``, ``truncated``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from domain.realtime import (
     RealtimeConfig,
     RealtimeEvent,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTool,
     RealtimeToolCall,
     RealtimeTranscript,
@@ -55,6 +57,7 @@ WEATHER = RealtimeTool(
 #: What the fake is told (session metadata) to play each emulator scenario.
 FAKE_SCENARIOS: dict[str, dict[str, str]] = {
     "text": {},
+    "server_vad": {},
     "tool": {"fake_tool": "get_weather"},
     "fault-401": {"fake_error": "auth"},
     "fault-429": {"fake_error": "rate_limited", "fake_retry_after": "0"},
@@ -280,15 +283,21 @@ async def test_a_committed_spoken_turn_is_transcribed_and_answered(
 
 
 async def test_a_pause_ends_a_spoken_turn_with_server_vad(target: Target, providers: Providers) -> None:
-    """Server VAD: speech starts (``RealtimeSpeechStarted``), a pause ends the turn and the model answers it."""
+    """Server VAD: speech starts (``RealtimeSpeechStarted``), a pause ends it (``RealtimeSpeechStopped``, once, before
+    the answer's first audio: the end of the user's turn the first-audio metric is timed from) and the model answers
+    the turn."""
     skip_unless(target, "server_vad")
-    session = await providers.open(turn_detection="server_vad")
+    session = await providers.open("server_vad", turn_detection="server_vad")
     try:
         await session.send_pcm(tone_pcm(1.0, rate=24_000) + silence(1.0, rate=24_000), 24_000)
         events = await session.turn()
     finally:
         await session.close()
-    assert any(isinstance(e, RealtimeSpeechStarted) for e in events)
+    kinds = [type(e) for e in events]
+    assert kinds.count(RealtimeSpeechStarted) == 1, events
+    assert kinds.count(RealtimeSpeechStopped) == 1, events
+    stopped = kinds.index(RealtimeSpeechStopped)
+    assert kinds.index(RealtimeSpeechStarted) < stopped < kinds.index(RealtimeAudio), events
     check_answer(events)
 
 

@@ -15,7 +15,10 @@ answered with ``inputTranscription`` (when asked for and speech was heard: the s
 the scenario's ``chunk_delay_s`` or 10 ms) and its ``outputTranscription``, then ``generationComplete``, then
 ``turnComplete`` with ``usageMetadata``. A scenario with tool calls first answers with a ``toolCall`` (no
 ``turnComplete``: the turn goes on once every call has its ``toolResponse``), then speaks. Speech, ``activityStart``
-or a ``clientContent`` turn during an answer interrupts it: ``interrupted: true``, then ``turnComplete``.
+or a ``clientContent`` turn during an answer interrupts it: ``interrupted: true``, then ``turnComplete``. A scenario
+with ``voice_activity`` also says what the VAD hears, as some live models do: ``voiceActivity`` (``type``
+``ACTIVITY_START``/``ACTIVITY_END``, ``audioOffset`` a protobuf duration) at the start and the end of speech (the end
+of the speech an ``audioStreamEnd`` closes too), before the answer or interruption it causes.
 
 The scenario comes from the ``x-emulator-scenario`` header (google-genai sends its client's headers on the
 handshake), else a sequence scripted for the model's name, else ``text``. Status faults end the session after its
@@ -190,6 +193,7 @@ class _GeminiLiveSession:
         elif kind == "audioStreamEnd":
             if automatic and self.vad is not None and self.vad.speaking:
                 self.vad.reset()
+                await self._voice_activity("ACTIVITY_END", self.vad.heard_ms)
                 await self._user_turn(spoken=True)
         elif kind == "text":
             await self._interrupt()
@@ -219,11 +223,17 @@ class _GeminiLiveSession:
         events = self.vad.feed(pcm)
         if speaking or events:
             self.heard += pcm
-        for kind, _at_ms in events:
+        for kind, at_ms in events:
             if kind == "start":
+                await self._voice_activity("ACTIVITY_START", at_ms)
                 await self._interrupt()
             else:
+                await self._voice_activity("ACTIVITY_END", at_ms)
                 await self._user_turn(spoken=True)
+
+    async def _voice_activity(self, kind: str, at_ms: int) -> None:
+        if self.scenario.voice_activity:
+            await self.send({"voiceActivity": {"type": kind, "audioOffset": f"{at_ms / 1000:.3f}s"}})
 
     async def _client_content(self, message: dict[str, Any]) -> None:
         for index, turn in enumerate(message.get("turns") or []):

@@ -98,6 +98,8 @@ class Scenario:
     chunk_delay_s: float = 0.0
     #: Realtime voice: answer each appended audio chunk at once with audio of the same length (latency benchmarks).
     echo_audio: bool = False
+    #: Gemini Live: say what the VAD hears with ``voiceActivity`` (only some live models do; OpenAI always does).
+    voice_activity: bool = False
 
     @property
     def text(self) -> str:
@@ -142,6 +144,7 @@ SCENARIOS: dict[str, Scenario] = {
     # realtime voice: the first answer calls the tool, the one after its result speaks the text
     "tool": Scenario(text_chunks=("It is sunny", " in Paris."), tool_calls=(_WEATHER,), usage=ScriptedUsage(40, 20)),
     "echo": Scenario(text_chunks=_HELLO, echo_audio=True),
+    "server_vad": Scenario(text_chunks=_HELLO, voice_activity=True),  # the realtime contract's server-VAD turn
     "slow-trickle": Scenario(text_chunks=_HELLO, chunk_delay_s=0.05),
     # benchmarks: 40 tokens 5 ms apart, so inter-token overhead shows against a known pacing
     "bench-stream": Scenario(text_chunks=tuple(f"tok{i} " for i in range(40)), chunk_delay_s=0.005),

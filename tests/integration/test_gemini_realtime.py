@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import attrs
 import pytest
 
 from container import _vendor_table
@@ -21,6 +22,7 @@ from domain.realtime import (
     RealtimeConfig,
     RealtimeEvent,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTool,
     RealtimeToolCall,
     RealtimeTranscript,
@@ -238,6 +240,50 @@ async def test_speech_during_an_answer_interrupts_it(vendor: VendorProviders, em
     later = events[interrupted:answered]
     assert not [e for e in later if isinstance(e, RealtimeAudio) and e.response_id == cut.response_id]
     assert [e for e in later if isinstance(e, RealtimeTranscript) and e.speaker == "user" and e.final]
+
+
+async def test_without_voice_activity_no_end_of_speech_is_made_up(
+    vendor: VendorProviders, emulator: RunningEmulator
+) -> None:
+    """A live model that sends no ``voiceActivity``: the user's transcription stands for the start of speech, and no
+    ``RealtimeSpeechStopped`` is invented for the end (the answer beginning is not it), so the turn is not timed."""
+    reader = Reader(await _realtime(vendor).open(MODEL, RealtimeConfig()))
+    try:
+        for frame in frames(tone_pcm(0.8, rate=24_000) + silence(1.0, rate=24_000), rate=24_000):
+            await reader.session.send_audio(frame)
+        await reader.until(_done("completed"))
+    finally:
+        await reader.close()
+    kinds = [type(event) for event in reader.events]
+    assert RealtimeSpeechStarted in kinds
+    assert RealtimeAudio in kinds
+    assert RealtimeSpeechStopped not in kinds
+
+
+async def test_voice_activity_signals_each_utterance_over_an_answer(
+    vendor: VendorProviders, emulator: RunningEmulator
+) -> None:
+    """A live model that sends ``voiceActivity``: its start and end of speech, once each per utterance, also for
+    speech that interrupts an answer (the ``interrupted`` adds no second start); the end comes before the answer to
+    it."""
+    emulator.state.script(MODEL.id, attrs.evolve(LONG_ANSWER, voice_activity=True))
+    reader = Reader(await _realtime(vendor).open(MODEL, RealtimeConfig()))
+    speech = tone_pcm(0.8, rate=24_000) + silence(1.0, rate=24_000)
+    try:
+        for frame in frames(speech, rate=24_000):
+            await reader.session.send_audio(frame)
+        first_audio = await reader.until(lambda event: isinstance(event, RealtimeAudio))
+        for frame in frames(speech, rate=24_000):
+            await reader.session.send_audio(frame)
+        interrupted = await reader.until(_done("interrupted"), after=first_audio)
+        answered = await reader.until(_done("completed"), after=interrupted)
+    finally:
+        await reader.close()
+    signals = [type(e) for e in reader.events if isinstance(e, RealtimeSpeechStarted | RealtimeSpeechStopped)]
+    assert signals == [RealtimeSpeechStarted, RealtimeSpeechStopped] * 2, reader.events
+    second_stop = max(i for i, e in enumerate(reader.events) if isinstance(e, RealtimeSpeechStopped))
+    assert first_audio < second_stop < answered
+    assert not any(isinstance(e, RealtimeAudio) for e in reader.events[interrupted:second_stop])
 
 
 async def test_cancel_with_client_turns_stops_the_vendors_answer(

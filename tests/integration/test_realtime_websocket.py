@@ -5,8 +5,10 @@ session; the realtime metrics reach ``/metrics``; audio never reaches the logs."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ from quart.typing import TestClientProtocol, TestWebsocketConnectionProtocol
 
 from entrypoints.http.app import create_app
 from tests.support.app import auth_headers, make_container, make_settings
-from tests.support.live_audio import frames, tone_pcm
+from tests.support.live_audio import frames, silence, tone_pcm
 
 PATH = "/api/v1/ws/realtime"
 TERMINAL = ("done", "error", "cancelled")
+BYTES_REPR = re.compile(r"(?<!\w)b['\"]")
 
 
 @pytest.fixture
@@ -99,6 +102,46 @@ async def test_a_conversation_ends_with_usage_done_and_1000(ws_client: TestClien
     assert code == 1000
 
 
+async def test_a_server_vad_turn_says_speech_started_and_stopped_and_is_timed(ws_client: TestClientProtocol) -> None:
+    """Server VAD: the client hears ``speech.started`` then ``speech.stopped`` (before the answer's audio), and that
+    turn's wait for its first audio reaches ``realtime_first_audio_seconds`` (no commit, text or tool result came)."""
+    async with ws_client.websocket(f"{PATH}?model=fake-realtime", headers=auth_headers()) as ws:
+        await ws.send(update(input_audio={"sample_rate": 16000}))
+        await until(ws, "session.created")
+        for frame in frames(tone_pcm(0.8) + silence(0.6)):
+            await ws.send(frame)
+        kinds: list[str] = []
+        audio_at: int | None = None
+        while not kinds or kinds[-1] != "turn.done":
+            received = await ws.receive()
+            if isinstance(received, bytes):
+                audio_at = len(kinds) if audio_at is None else audio_at
+            else:
+                kinds.append(json.loads(received)["type"])
+        await ws.send(json.dumps({"type": "session.end"}))
+        await until_closed(ws)
+    assert kinds.count("speech.started") == kinds.count("speech.stopped") == 1, kinds
+    assert audio_at is not None
+    assert kinds.index("speech.started") < kinds.index("speech.stopped") < audio_at
+    page = await (await ws_client.get("/metrics")).get_data(as_text=True)
+    assert 'realtime_first_audio_seconds_count{model="fake/realtime",provider="fake"} 1.0' in page
+
+
+async def test_a_client_leaving_while_the_open_is_retried_cancels_the_session(ws_client: TestClientProtocol) -> None:
+    """The vendor refuses the open with a rate limit and ``Retry-After: 20``; the client leaves during that wait: the
+    session ends as cancelled (counted, and its slot freed) without waiting out the backoff or the route's grace."""
+    metadata = {"fake_error": "rate_limited", "fake_fail_times": "1", "fake_retry_after": "20", "fake_key": "leave"}
+    async with ws_client.websocket(f"{PATH}?model=fake-realtime", headers=auth_headers()) as ws:
+        await ws.send(update(metadata=metadata))
+        async with asyncio.timeout(10):  # until the runner waits to retry (only the metrics say so)
+            while True:
+                if "provider_retries_total{" in await (await ws_client.get("/metrics")).get_data(as_text=True):
+                    break
+                await asyncio.sleep(0.01)
+    page = await (await ws_client.get("/metrics")).get_data(as_text=True)
+    assert 'realtime_sessions_total{model="fake/realtime",outcome="cancelled",provider="fake"} 1.0' in page
+
+
 @pytest.mark.parametrize(
     ("query", "first", "code", "error", "field"),
     [
@@ -125,6 +168,29 @@ async def test_a_refused_session_gets_one_error_and_the_table_close_code(
         assert terminal["code"] == error
     assert field in json.dumps(terminal) or field in terminal["message"]
     assert closed == code
+
+
+async def test_a_temperature_the_model_cannot_honour_is_a_4422_naming_it(tmp_path: Path) -> None:
+    """A model whose catalog entry lists ``temperature`` in ``unsupported_params`` (as OpenAI's GA realtime models
+    do): a ``session.update`` with one gets one ``error`` naming ``session.temperature``, then 4422."""
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[[models]]\nid = "realtime-cold"\nprovider = "fake"\ncapabilities = ["realtime"]\n'
+        'unsupported_params = ["temperature"]\naudio_price_per_minute = 0.06\n'
+    )
+    settings = make_settings(tmp_path, providers={"catalog_path": catalog})
+    container = make_container(settings)
+    app = create_app(container)
+    path = f"{PATH}?model=fake/realtime-cold"
+    async with app.test_app(), app.test_client().websocket(path, headers=auth_headers()) as ws:
+        await ws.send(update(temperature=0.5))
+        messages, _, code = await until_closed(ws)
+    container.unwire()
+    terminal = one_terminal(messages)
+    assert (terminal["type"], terminal["code"], terminal["status"]) == ("error", "validation_error", 422)
+    assert terminal["message"].startswith("session.temperature: "), terminal
+    assert "fake/realtime-cold" in terminal["message"]
+    assert code == 4422
 
 
 @pytest.mark.parametrize(
@@ -173,4 +239,5 @@ async def test_metrics_and_logs(ws_client: TestClientProtocol, caplog: pytest.Lo
         assert line in page, line
     ended = [r for r in caplog.records if r.getMessage() == "realtime_session_ended"]
     assert len(ended) == 1
-    assert not any("\\x00" in r.getMessage() or "b'" in r.getMessage() for r in caplog.records)
+    # a bytes repr (b'...' after a non-word character: not the b' that ends a hex request id)
+    assert not any("\\x00" in r.getMessage() or BYTES_REPR.search(r.getMessage()) for r in caplog.records)

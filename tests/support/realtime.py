@@ -4,7 +4,7 @@ metrics, and a driver that reads a run's updates while a test plays the client's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from domain.catalog import ModelSpec
@@ -34,7 +34,7 @@ def realtime_spec(model_id: str = "voice", provider: str = "alpha", **kwargs: An
 
 class RealtimeHarness:
     """The service under test; ``vendors`` maps a provider name to its realtime provider (``None``: the vendor has
-    no realtime API)."""
+    no realtime API). ``sleep`` is the runner's wait before a retry (none by default)."""
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class RealtimeHarness:
         vendors: Mapping[str, RealtimeProvider | None],
         *,
         policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
         **service: Any,
     ) -> None:
         registered = {
@@ -57,7 +58,8 @@ class RealtimeHarness:
             return None
 
         policy = policy or RetryPolicy(max_retries=2, base_delay_s=0.0, idle_timeout_s=5.0)
-        runner = AttemptRunner(ProviderRegistry(catalog, registered), ledger, self.metrics, policy, sleep=no_sleep)
+        registry = ProviderRegistry(catalog, registered)
+        runner = AttemptRunner(registry, ledger, self.metrics, policy, sleep=sleep or no_sleep)
         self.service = RealtimeService(runner, self.metrics, **service)
 
     async def start(self, model: str = "alpha/voice", **config: Any) -> RealtimeRun:

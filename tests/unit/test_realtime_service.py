@@ -38,6 +38,7 @@ from domain.realtime import (
 from services.attempts import RetryPolicy
 from services.quotas import QuotaGate, QuotaPolicy
 from services.realtime import RealtimeCancelled, RealtimeDone, RealtimeFailed, RealtimeStarted
+from settings.catalog import load_catalog
 from tests.support.live_audio import frames, silence, tone_pcm
 from tests.support.realtime import Driver, RealtimeHarness, realtime_spec, terminal_of
 
@@ -113,6 +114,57 @@ async def test_fallbacks_without_a_realtime_api_or_the_voice_are_dropped(fake: F
     harness = RealtimeHarness(catalog, {"alpha": fake, "beta": None})
     planned = harness.service.plan("alpha/voice", RealtimeConfig(voice="alloy"))
     assert [spec.qualified_id for spec in planned.models] == ["alpha/voice", "alpha/third"]
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (RealtimeConfig(temperature=0.7), "session.temperature"),
+        (RealtimeConfig(instructions="Be brief."), "session.instructions"),
+        (RealtimeConfig(tools=(WEATHER,)), "session.tools"),
+    ],
+)
+async def test_a_field_the_model_cannot_honour_is_refused_not_dropped(
+    fake: FakeRealtimeProvider, config: RealtimeConfig, field: str
+) -> None:
+    """A session field the model's catalog entry lists in ``unsupported_params``: a ValidationError naming
+    ``session.<field>`` and the model, before any vendor call; the same session without it is planned."""
+    unsupported = frozenset({"temperature", "instructions", "tools"})
+    harness = RealtimeHarness([realtime_spec(unsupported_params=unsupported)], {"alpha": fake})
+    with pytest.raises(ValidationError) as refused:
+        harness.service.plan("alpha/voice", config)
+    assert refused.value.context["field"] == field
+    assert "alpha/voice" in refused.value.message
+    assert fake.sessions == []
+    assert harness.service.plan("alpha/voice", RealtimeConfig()).primary.qualified_id == "alpha/voice"
+
+
+async def test_fallbacks_that_cannot_honour_a_field_are_dropped(fake: FakeRealtimeProvider) -> None:
+    """A session with a temperature keeps only the fallbacks that take one; without it, every fallback stays."""
+    catalog = [
+        realtime_spec("voice", fallbacks=("alpha/cold", "alpha/warm")),
+        realtime_spec("cold", unsupported_params=frozenset({"temperature"})),
+        realtime_spec("warm"),
+    ]
+    harness = RealtimeHarness(catalog, {"alpha": fake})
+    warm = harness.service.plan("alpha/voice", RealtimeConfig(temperature=0.5))
+    assert [spec.qualified_id for spec in warm.models] == ["alpha/voice", "alpha/warm"]
+    plain = harness.service.plan("alpha/voice", RealtimeConfig())
+    assert [spec.qualified_id for spec in plain.models] == ["alpha/voice", "alpha/cold", "alpha/warm"]
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime", "gpt-realtime-mini"])
+async def test_the_built_in_openai_realtime_models_refuse_a_temperature(model: str) -> None:
+    """OpenAI's GA realtime sessions have no temperature: the shipped catalog says so, so a session asking for one
+    is a 422 on ``session.temperature`` (Gemini Live takes one)."""
+    catalog = load_catalog()
+    vendors = {"openai": FakeRealtimeProvider(name="openai"), "gemini": FakeRealtimeProvider(name="gemini")}
+    harness = RealtimeHarness(catalog, vendors)
+    with pytest.raises(ValidationError) as refused:
+        harness.service.plan(f"openai/{model}", RealtimeConfig(temperature=0.8))
+    assert refused.value.context["field"] == "session.temperature"
+    planned = harness.service.plan("gemini-live", RealtimeConfig(temperature=0.8))
+    assert planned.primary.provider == "gemini"
 
 
 # --- sessions that end well -------------------------------------------------------------------------------------------
@@ -255,6 +307,76 @@ async def test_a_client_leaving_while_the_session_opens_cancels_it(fake: FakeRea
     driver.run.abort()
     assert isinstance(await driver.finish(), RealtimeCancelled)
     assert fake.sessions == []
+
+
+class Backoff:
+    """The runner's wait before a retry: it records the delay and waits until cancelled (a long ``Retry-After``)."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.waiting = asyncio.Event()
+        self.cancelled = False
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        self.waiting.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+async def test_a_client_leaving_during_a_retry_backoff_cancels_it_at_once(fake: FakeRealtimeProvider) -> None:
+    """A rate limit with ``Retry-After: 20`` at open: the client leaving while the runner waits to retry ends the
+    session as cancelled now (the wait is cancelled, no second open), with the failed attempt accounted."""
+    backoff = Backoff()
+    harness = RealtimeHarness([realtime_spec()], {"alpha": fake}, sleep=backoff)
+    metadata = {"fake_error": "rate_limited", "fake_fail_times": "1", "fake_retry_after": "20"}
+    driver = Driver(await harness.start(metadata=metadata))
+    await asyncio.wait_for(backoff.waiting.wait(), 5.0)
+    driver.run.abort()
+    assert isinstance(await driver.finish(timeout=5.0), RealtimeCancelled)
+    assert backoff.delays == [20.0]
+    assert backoff.cancelled
+    assert fake.sessions == []
+    assert [record.outcome for record in harness.usage.records] == ["rate_limited"]
+    assert (
+        harness.metrics.counters[
+            ("realtime_sessions_total", (("model", "alpha/voice"), ("outcome", "cancelled"), ("provider", "alpha")))
+        ]
+        == 1
+    )
+
+
+async def test_a_protocol_error_during_a_retry_backoff_fails_the_session_with_it(
+    fake: FakeRealtimeProvider,
+) -> None:
+    """``abort(error)`` while the runner waits to retry: the session fails with that error at once."""
+    backoff = Backoff()
+    harness = RealtimeHarness([realtime_spec()], {"alpha": fake}, sleep=backoff)
+    metadata = {"fake_error": "rate_limited", "fake_fail_times": "1", "fake_retry_after": "20"}
+    driver = Driver(await harness.start(metadata=metadata))
+    await asyncio.wait_for(backoff.waiting.wait(), 5.0)
+    driver.run.abort(ValidationError("type", "nonsense"))
+    error = failure(await driver.finish(timeout=5.0))
+    assert isinstance(error, ValidationError)
+    assert backoff.cancelled
+
+
+async def test_the_reader_cancelled_by_someone_else_stays_cancelled(fake: FakeRealtimeProvider) -> None:
+    """A cancellation of the reading task that is not the client's abort (the server shutting down) is not
+    swallowed as a terminal update: the task ends cancelled."""
+    backoff = Backoff()
+    harness = RealtimeHarness([realtime_spec()], {"alpha": fake}, sleep=backoff)
+    metadata = {"fake_error": "rate_limited", "fake_fail_times": "1", "fake_retry_after": "20"}
+    driver = Driver(await harness.start(metadata=metadata))
+    await asyncio.wait_for(backoff.waiting.wait(), 5.0)
+    driver.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await driver.task
+    assert backoff.cancelled
+    assert driver.updates == []
 
 
 async def test_a_quiet_session_ends_after_the_idle_timeout(fake: FakeRealtimeProvider) -> None:

@@ -5,11 +5,12 @@ The client authenticates like on every WebSocket (``entrypoints.http.auth``), th
 ``tools``, ``temperature``, ``metadata``), then binary frames of audio (whole 16-bit little-endian mono samples at the
 declared rate) and JSON controls: ``input.commit``, ``input.text`` (``text``), ``response.cancel``, ``tool.result``
 (``call_id``, ``output``) and ``session.end``. The server answers ``session.created`` (who serves, the audio formats),
-then the session's events as JSON (``transcript.input``, ``transcript.output``, ``speech.started``, ``tool.call``,
-``turn.done``) and the model's audio as binary frames (pcm16 mono at 24 kHz), then exactly one terminal message:
-``usage`` and ``done`` after ``session.end``, ``error`` (the error table's payload) or ``cancelled``; then it closes
-the socket with 1000, or with the error's close code from the table (4422 a bad field or a session idle or too long,
-4404 an unknown model, 4408 a client too slow to read, 4502 a vendor failure, 4504 a vendor that stalled ...).
+then the session's events as JSON (``transcript.input``, ``transcript.output``, ``speech.started``,
+``speech.stopped``, ``tool.call``, ``turn.done``) and the model's audio as binary frames (pcm16 mono at 24 kHz), then
+exactly one terminal message: ``usage`` and ``done`` after ``session.end``, ``error`` (the error table's payload) or
+``cancelled``; then it closes the socket with 1000, or with the error's close code from the table (4422 a bad field
+or a session idle or too long, 4404 an unknown model, 4408 a client too slow to read, 4502 a vendor failure, 4504 a
+vendor that stalled ...).
 
 Both directions are bounded: the client's audio is read only as fast as the vendor takes it (a couple of seconds may
 wait, then the socket is not read, so TCP holds the client back); the messages waiting for the client are bounded in
@@ -34,6 +35,7 @@ from domain.realtime import (
     RealtimeAudio,
     RealtimeConfig,
     RealtimeSpeechStarted,
+    RealtimeSpeechStopped,
     RealtimeTool,
     RealtimeToolCall,
     RealtimeTranscript,
@@ -164,6 +166,8 @@ def _message(update: RealtimeUpdate) -> dict[str, Any] | bytes:
             return {"type": kind, "text": update.text, "final": update.final, "item_id": update.item_id}
         case RealtimeSpeechStarted():
             return {"type": "speech.started"}
+        case RealtimeSpeechStopped():
+            return {"type": "speech.stopped"}
         case RealtimeToolCall():
             return {"type": "tool.call", "call_id": update.call_id, "name": update.name, "arguments": update.arguments}
         case RealtimeTurnDone():
@@ -361,7 +365,8 @@ class _RealtimeSocket:
         '"text"}`, `{"type": "response.cancel"}`, `{"type": "tool.result", "call_id", "output"}`, '
         '`{"type": "session.end"}`. Server messages: `session.created` (model, provider, fallback_used, retries, '
         "input_audio, output_audio), `transcript.input` / `transcript.output` (`text`, `final`, `item_id`), "
-        "`speech.started`, `tool.call` (`call_id`, `name`, `arguments`), `turn.done` (`response_id`, `status`: "
+        "`speech.started` / `speech.stopped` (server VAD heard the user start / stop speaking), `tool.call` "
+        "(`call_id`, `name`, `arguments`), `turn.done` (`response_id`, `status`: "
         "completed, cancelled, interrupted or failed, `usage`), the model's audio as binary frames (pcm16 mono, "
         "24000 Hz), then exactly one of `usage` + `done`, `error` (`code`, `message`, `retryable`, `status`) or "
         "`cancelled`, and the socket closes (1000, or the error's close code: 4422 a bad field or a session idle "
