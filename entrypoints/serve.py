@@ -7,9 +7,12 @@ serving process here hands Hypercorn a ``shutdown_trigger`` that, on SIGTERM or 
 the rest end with ``cancelled``/``shutdown``, terminal events delivered, WebSockets closed with 1001). Hypercorn's
 ``graceful_timeout`` (``http.graceful_timeout_s``) starts only after that, for connections still finishing a write.
 
-With workers the parent owns the listening sockets and a stop event, which it sets on SIGTERM/SIGINT, and waits for
-every worker to finish its drain. (``hypercorn.run`` gives a worker no early shutdown hook, and terminates the other
-workers as soon as the first one exits, cutting their drains short.)
+With workers the parent binds the address (so a port in use fails the start once, named) and owns a stop event,
+which it sets on SIGTERM/SIGINT, and waits for every worker to finish its drain. (``hypercorn.run`` gives a worker no
+early shutdown hook, and terminates the other workers as soon as the first one exits, cutting their drains short.)
+Where the platform has ``SO_REUSEPORT`` each worker listens on a socket of its own bound to that address, so the
+kernel spreads new connections across the workers: on one shared listening socket, whichever worker wakes first
+accepts a whole burst, and a client's keep-alive connections can all land on one worker while the other idles.
 
 The start-up banner waits for the server to answer (``announce_when_serving``), and a start that fails for a known
 reason (a ``ServiceError`` from a resource: the database unreachable ...) ends with that error alone, for the CLI to
@@ -24,6 +27,7 @@ import http.client
 import logging
 import multiprocessing
 import signal
+import socket
 import sys
 import threading
 import time
@@ -42,7 +46,14 @@ from domain.errors import ConfigurationError, ServiceError
 from entrypoints.http.shutdown import drain
 from settings import Settings
 
-__all__ = ["announce_when_serving", "hypercorn_config", "probe_address", "serve_in_process", "serve_workers"]
+__all__ = [
+    "announce_when_serving",
+    "hypercorn_config",
+    "own_sockets",
+    "probe_address",
+    "serve_in_process",
+    "serve_workers",
+]
 
 _log = logging.getLogger("switchyard.serve")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -158,6 +169,33 @@ def serve_workers(config: Config, workers: int, build_app: Callable[[], Quart] |
             sock.close()
 
 
+def own_sockets(shared: Sockets) -> Sockets:
+    """A worker's own listening sockets: for each TCP socket the parent bound, a new one bound to the same address
+    with ``SO_REUSEPORT`` (the kernel then balances connections across the workers' sockets); other sockets (Unix,
+    QUIC, or no ``SO_REUSEPORT`` here) stay shared."""
+
+    def own(sock: socket.socket) -> socket.socket:
+        if (
+            not hasattr(socket, "SO_REUSEPORT")
+            or sock.family not in (socket.AF_INET, socket.AF_INET6)
+            or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)  # the parent's bind must allow it too
+        ):
+            return sock
+        mine = socket.socket(sock.family, socket.SOCK_STREAM)
+        mine.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        mine.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        mine.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        mine.bind(sock.getsockname())
+        mine.setblocking(False)
+        return mine
+
+    return Sockets(
+        secure_sockets=[own(sock) for sock in shared.secure_sockets],
+        insecure_sockets=[own(sock) for sock in shared.insecure_sockets],
+        quic_sockets=shared.quic_sockets,
+    )
+
+
 def _worker(
     config: Config, sockets: Sockets, stop: ProcessEvent, build_app: Callable[[], Quart] | None
 ) -> None:  # pragma: no cover - runs in a child
@@ -168,7 +206,7 @@ def _worker(
             from entrypoints.asgi import app
         else:
             app = build_app()
-        _run_loop(_serve(app, config, sockets, stop))
+        _run_loop(_serve(app, config, own_sockets(sockets), stop))
     except ServiceError as exc:  # worded as the CLI words it (entrypoints/cli.py main)
         what = "configuration error" if isinstance(exc, ConfigurationError) else exc.code
         print(f"switchyard: {what}: {exc.message}", file=sys.stderr, flush=True)
