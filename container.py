@@ -131,11 +131,20 @@ def _anthropic(**options: Any) -> VendorProviders:
     return build_anthropic_providers(**options)
 
 
-def _gemini(api_version: str) -> Callable[..., VendorProviders]:
+def _gemini(config: ProvidersSettings) -> Callable[..., VendorProviders]:
+    vertex_key = config.gemini_vertex_api_key
+
     def build(**options: Any) -> VendorProviders:
         from adapters.gemini import build_gemini_providers
 
-        return build_gemini_providers(api_version=api_version, **options)
+        return build_gemini_providers(
+            api_version=config.gemini_api_version,
+            vertex_project=config.gemini_vertex_project,
+            vertex_location=config.gemini_vertex_location,
+            vertex_api_key=None if vertex_key is None else vertex_key.reveal(),
+            vertex_base_url=config.gemini_vertex_base_url,
+            **options,
+        )
 
     return build
 
@@ -151,7 +160,7 @@ def _vendor_table(config: ProvidersSettings) -> list[tuple[str, Any, Secret | No
     table: list[tuple[str, Any, Secret | None, str | None]] = [
         ("openai", _openai, config.openai_api_key, config.openai_base_url),
         ("anthropic", _anthropic, config.anthropic_api_key, config.anthropic_base_url),
-        ("gemini", _gemini(config.gemini_api_version), config.gemini_api_key, config.gemini_base_url),
+        ("gemini", _gemini(config), config.gemini_api_key, config.gemini_base_url),
         ("elevenlabs", _elevenlabs, config.elevenlabs_api_key, config.elevenlabs_base_url),
     ]
     enabled = [row for row in table if row[2] is not None]
@@ -435,7 +444,7 @@ class Container(containers.DeclarativeContainer):
     )
     # voiced chat (issue 12): a chat stream asking for `speech` is voiced segment by segment as its text arrives
     voice_pipeline: providers.Provider[VoicePipeline] = providers.Singleton(
-        VoicePipeline, speech_service, providers.Callable(_voice_config, settings)
+        VoicePipeline, speech_service, providers.Callable(_voice_config, settings), metrics
     )
     chat_service: providers.Provider[ChatService] = providers.Singleton(
         ChatService, attempt_runner, streaming_manager, tokens=token_counter, quotas=quota_gate, voice=voice_pipeline

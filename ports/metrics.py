@@ -21,6 +21,12 @@ Canonical names (labels in brackets), so producers and the adapter agree:
   processing time runs from its first audio byte to its last final),
   ``transcription_live_first_partial_seconds[provider, model]`` (first audio byte to first partial),
   ``transcription_live_final_seconds[provider, model]`` (end of the client's audio to the session's last final)
+- voiced chat (a chat stream that asks for speech): ``voiced_chat_streams_total[provider, model, status]`` (the
+  requested speech model; status: ok, failed (a speech_error) or stopped (the text failed or the stream was
+  cancelled first)),
+  ``voiced_chat_segments_total[provider, model, outcome]`` (outcome: done, the error code, or cancelled),
+  ``voiced_chat_characters_total[provider, model]`` (characters voiced),
+  ``voiced_chat_first_audio_seconds[provider, model]`` (first text published to first audio byte published)
 - realtime voice: ``realtime_sessions_total[provider, model, outcome]`` (outcome: done, cancelled or the error
   code), ``realtime_audio_seconds_total[provider, model, direction]`` (in: the client's audio, out: the model's),
   ``realtime_turns_total[provider, model, status]`` (a model response ended: completed, cancelled, interrupted ...),

@@ -17,7 +17,9 @@ Reliability rules (the heart of the product):
 
 A modality hands the runner a *body* per attempt: the vendor call as an async iterator of outputs (a stream for chat
 and speech, a single value for an image or an embedding batch), and how to bill it once it is over. Everything
-else (which model, how often, how long, what is recorded) is decided here, once for every modality.
+else (which model, how often, how long, what is recorded) is decided here, once for every modality. A one-shot call
+made of several vendor calls (an embeddings batch in chunks) runs through ``call_metered``: each vendor call adds
+its units to the attempt's ``Meter`` as it ends, so an attempt that fails part-way is billed what the vendor charged.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
-from attrs import define, frozen
+from attrs import define, field, frozen
 
 from domain.catalog import ModelSpec
 from domain.errors import CapabilityError, RateLimitError, ServiceError
@@ -54,6 +56,7 @@ __all__ = [
     "Caller",
     "Candidates",
     "Finished",
+    "Meter",
     "Output",
     "RetryPolicy",
     "Served",
@@ -170,6 +173,19 @@ class AttemptBody(Protocol[E_co]):
         ...
 
 
+@define
+class Meter:
+    """What one attempt of a one-shot call has consumed so far, its vendor calls' units added as each ends."""
+
+    units: Units = field(factory=Units)
+    estimated: bool = False
+
+    def add(self, units: Units, *, estimated: bool = False) -> None:
+        """Count one vendor call that ended well (``estimated``: its units are a guess)."""
+        self.units += units
+        self.estimated = self.estimated or estimated
+
+
 @frozen
 class Output(Generic[E]):
     """An output of the serving attempt (the first one commits the run to that attempt)."""
@@ -214,7 +230,7 @@ class _OneShot(Generic[T]):
 
     def __init__(
         self,
-        call: Callable[[], Awaitable[T]],
+        call: Callable[[Meter], Awaitable[T]],
         spec: ModelSpec,
         units: Callable[[T], Units],
         price: Callable[[Units, ModelSpec], float | None],
@@ -226,14 +242,17 @@ class _OneShot(Generic[T]):
         self._price = price
         self._estimated = estimated
         self.value: T | None = None
+        self.meter = Meter()
 
     async def outputs(self) -> AsyncIterator[T]:
-        self.value = await self._call()
+        self.value = await self._call(self.meter)
         yield self.value
 
     async def bill(self, attempt: Attempt, outcome: str) -> Bill:
         if self.value is None:
-            return Bill(Units(), None)
+            # Failed or cancelled: what its vendor calls that ended well consumed (the vendor charged for those).
+            spent = self.meter.units
+            return Bill(spent, None if spent == Units() else self._price(spent, self._spec), self.meter.estimated)
         units = self._units(self.value)
         return Bill(units, self._price(units, self._spec), self._estimated(self.value))
 
@@ -297,10 +316,33 @@ class AttemptRunner:
         """Run a single-value call (``invoke(provider, model)``) to its result under the runner's rules.
 
         ``units`` reads what the result consumed, ``estimated`` whether those are the vendor's figures or a guess."""
+
+        def metered(provider: P, spec: ModelSpec, _meter: Meter) -> Awaitable[T]:
+            return invoke(provider, spec)
+
+        return await self.call_metered(
+            candidates, caller, port, metered, units=units, price=price, estimated=estimated, stream_id=stream_id
+        )
+
+    async def call_metered(
+        self,
+        candidates: Candidates,
+        caller: Caller,
+        port: PortKey[P],
+        invoke: Callable[[P, ModelSpec, Meter], Awaitable[T]],
+        *,
+        units: Callable[[T], Units],
+        price: Callable[[Units, ModelSpec], float | None] = cost_usd,
+        estimated: Callable[[T], bool] = lambda _value: False,
+        stream_id: StreamId | None = None,
+    ) -> Served[T]:
+        """``call`` for a call made of several vendor calls: ``invoke(provider, model, meter)`` adds each vendor
+        call's units to the attempt's ``meter`` as it ends. An attempt that fails or is cancelled part-way is billed
+        the meter's units; one that returns is billed ``units(result)``, as any call."""
         started = self.clock()
 
         def body(provider: P, spec: ModelSpec) -> _OneShot[T]:
-            return _OneShot(lambda: invoke(provider, spec), spec, units, price, estimated)
+            return _OneShot(lambda meter: invoke(provider, spec, meter), spec, units, price, estimated)
 
         result: Output[T] | None = None
         async for step in self.run(candidates, caller, port, body, stream_id=stream_id):

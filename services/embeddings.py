@@ -4,7 +4,9 @@ whole request with one model.
 A batch larger than the provider's ``max_batch`` is split into chunks, embedded a few chunks at a time, and
 reassembled in input order inside one attempt, so a retry or a fallback re-embeds everything with its model and no
 answer ever mixes two models' vectors (they live in different spaces). Retries, fallbacks, the silence bound and the
-usage record of each attempt (capability ``embeddings``, input tokens, cost) are the runner's.
+usage record of each attempt (capability ``embeddings``, input tokens, cost) are the runner's. Each chunk that
+embedded adds its tokens to the attempt's meter as it ends: an attempt that fails on a later chunk (or is cancelled)
+is still billed the chunks the vendor answered, though none of their vectors is used.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from domain.errors import ProviderError, ServiceError, ValidationError
 from domain.metering import Units
 from domain.types import JsonValue
 from ports.embeddings import EMBEDDING_PORT, EmbeddingProvider
-from services.attempts import AttemptRunner, Caller, Candidates
+from services.attempts import AttemptRunner, Caller, Candidates, Meter
 from services.quota_estimates import text_units
 from services.quotas import QuotaGate
 
@@ -51,19 +53,25 @@ async def embed_in_chunks(
     dimensions: int | None,
     *,
     concurrency: int = CHUNK_CONCURRENCY,
+    meter: Meter | None = None,
 ) -> EmbeddingResult:
     """Every input embedded by ``spec`` in chunks of ``provider.max_batch``, at most ``concurrency`` chunks at a
     time, reassembled in input order with their units summed. The first failing chunk fails the whole (the others
-    are cancelled): one attempt, one model, all or nothing."""
+    are cancelled): one attempt, one model, all or nothing. Each chunk that embedded adds its units to ``meter``
+    as it ends (what the vendor charges for, whatever becomes of the rest)."""
+    meter = meter or Meter()
     size = max(1, provider.max_batch)
     chunks = [inputs[start : start + size] for start in range(0, len(inputs), size)]
-    if len(chunks) == 1:
-        return await provider.embed(chunks[0], spec, dimensions=dimensions)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(chunk: Sequence[str]) -> EmbeddingResult:
         async with gate:
-            return await provider.embed(chunk, spec, dimensions=dimensions)
+            result = await provider.embed(chunk, spec, dimensions=dimensions)
+        meter.add(result.units, estimated=result.estimated)
+        return result
+
+    if len(chunks) == 1:
+        return await one(chunks[0])
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -72,7 +80,8 @@ async def embed_in_chunks(
         raise _first_error(grouped) from None
     results = [task.result() for task in tasks]
     vectors = tuple(vector for result in results for vector in result.vectors)
-    return EmbeddingResult(vectors, sum((result.units for result in results), Units()))
+    estimated = any(result.estimated for result in results)  # one guessed chunk makes the total a guess
+    return EmbeddingResult(vectors, sum((result.units for result in results), Units()), estimated)
 
 
 def _first_error(grouped: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -124,8 +133,10 @@ class EmbeddingService:
         candidates = self.plan(request)
         inputs = request.inputs
 
-        async def invoke(provider: EmbeddingProvider, spec: ModelSpec) -> EmbeddingResult:
-            result = await embed_in_chunks(provider, spec, inputs, request.dimensions, concurrency=self._concurrency)
+        async def invoke(provider: EmbeddingProvider, spec: ModelSpec, meter: Meter) -> EmbeddingResult:
+            result = await embed_in_chunks(
+                provider, spec, inputs, request.dimensions, concurrency=self._concurrency, meter=meter
+            )
             if len(result.vectors) != len(inputs):
                 raise ProviderError(
                     spec.provider,
@@ -138,7 +149,7 @@ class EmbeddingService:
         admission = await self._quotas.admit(caller, candidates, lambda _: text_units(inputs))
         try:
             async with admission:
-                served = await self.runner.call(
+                served = await self.runner.call_metered(
                     admission.candidates,
                     caller,
                     EMBEDDING_PORT,

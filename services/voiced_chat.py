@@ -26,6 +26,14 @@ its turn comes, stops the other calls, and the stream still ends ``done`` with t
 ``failed``). An LLM failure stops the voice and the manager writes one ``error``; a cancel (owner, grace, shutdown)
 cancels the dispatcher, which stops the voice, and the manager writes ``cancelled``. Every task the voice starts is
 cancelled and awaited before the dispatcher returns or raises (a cancelled call is billed as the runner bills any).
+
+Metrics (``ports/metrics.py``), counted once the voice has stopped, however the stream ended:
+``voiced_chat_streams_total[status]`` (``ok``, ``failed``: a ``speech_error``, ``stopped``: the text failed or the
+stream was cancelled first) under the requested speech model; ``voiced_chat_segments_total[outcome]`` per segment
+sent to the vendor (``done``: voiced to the end, the error code of its ``speech_error``, ``cancelled``: stopped
+before its turn ended) and ``voiced_chat_characters_total`` of the voiced ones, under the model that served each;
+``voiced_chat_first_audio_seconds``, the first text published to the first audio byte published (segmentation wait
+plus the vendor's time to first byte: what a listener waits for beyond the text).
 """
 
 from __future__ import annotations
@@ -39,10 +47,12 @@ from typing import Any, Final
 import attrs
 from attrs import frozen
 
+from domain.catalog import ModelSpec
 from domain.errors import CapabilityError, NotFoundError, ServiceError, ValidationError
 from domain.speech import SpeechOptions, output_rate
 from domain.streaming import DEFAULT_MAX_ATTACHMENT_BYTES
 from domain.types import JsonValue, StreamId
+from ports.metrics import Metrics, NullMetrics
 from services.attempts import Bill, Caller, Finished
 from services.quotas import Admission
 from services.speech import SpeechPlan, SpeechService
@@ -73,9 +83,12 @@ class VoiceConfig:
 class VoicePipeline:
     """Checks a chat's ``speech`` up front, admits it, and makes the dispatcher that voices the chat's stream."""
 
-    def __init__(self, speech: SpeechService, config: VoiceConfig | None = None) -> None:
+    def __init__(
+        self, speech: SpeechService, config: VoiceConfig | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.speech = speech
         self.config = config or VoiceConfig()
+        self.metrics: Metrics = metrics or NullMetrics()
 
     def plan(self, options: SpeechOptions) -> SpeechPlan:
         """The speech models to try for ``options``: a 422 naming ``speech.<field>``, 404 an unknown ``speech.model``,
@@ -128,7 +141,10 @@ class Voicing:
                 voice.text_finished()
                 speech = await speaking
             finally:
-                await _stop([speaking])  # an LLM failure or a cancel stops the voice; no task outlives this
+                try:
+                    await _stop([speaking])  # an LLM failure or a cancel stops the voice; no task outlives this
+                finally:
+                    voice.count()  # here, not in ``speak``: a voice cancelled before it ever ran is counted too
                 await self.release()
             return {**(result or {}), "speech": speech}
 
@@ -175,6 +191,10 @@ class _Segment:
     index: int
     text: str
     audio: asyncio.Queue[bytes | _Ended] = attrs.field(factory=asyncio.Queue)
+    served_by: ModelSpec | None = None
+    """The model whose audio this is (known with its first chunk)."""
+    outcome: str | None = None
+    """``done`` once voiced to the end, the error code once its ``speech_error`` is out (``None``: neither yet)."""
 
 
 class _Voice:
@@ -200,10 +220,16 @@ class _Voice:
         self._characters = 0
         self._cost: float | None = 0.0
         self._first_audio_ms: float | None = None
+        self._first_text_at: float | None = None
         self._error: dict[str, JsonValue] | None = None
+        self._segments: list[_Segment] = []
+        self._status: str | None = None  # ``speech.status`` once ``speak`` has returned
+        self._metrics = voicing.pipeline.metrics
 
     def hear(self, text: str) -> None:
         """Take published text (never waits)."""
+        if self._first_text_at is None and text:
+            self._first_text_at = asyncio.get_running_loop().time()
         if not self._stopped:
             self._inbox.put_nowait(text)
 
@@ -219,7 +245,18 @@ class _Voice:
         finally:
             self._stopped = True
             await _stop([cutter, *self._calls])
+        self._status = "failed" if self._error is not None else "ok"
         return self._summary()
+
+    def count(self) -> None:
+        """Record the voice's metrics (once it has stopped: no segment changes after this)."""
+        primary = self._voicing.plan.primary
+        self._metrics.increment("voiced_chat_streams_total", 1.0, status=self._status or "stopped", **_labels(primary))
+        for segment in self._segments:
+            labels = _labels(segment.served_by or primary)
+            self._metrics.increment("voiced_chat_segments_total", 1.0, outcome=segment.outcome or "cancelled", **labels)
+            if segment.outcome == "done":
+                self._metrics.increment("voiced_chat_characters_total", float(len(segment.text)), **labels)
 
     # --- text to segments, segments to provider calls ------------------------------------------------------------
 
@@ -240,6 +277,7 @@ class _Voice:
             for text in segments:
                 await self._slots.acquire()  # bounded parallelism: the next call waits for a free slot
                 segment = _Segment(index, text)
+                self._segments.append(segment)
                 call = asyncio.create_task(self._synthesize(segment), name=f"voice-segment:{index}")
                 self._calls.add(call)
                 call.add_done_callback(self._calls.discard)
@@ -261,6 +299,7 @@ class _Voice:
                     if isinstance(step, Finished):
                         ended.bill = step.bill
                     else:
+                        segment.served_by = step.attempt.spec
                         segment.audio.put_nowait(step.value)
         except ServiceError as exc:
             ended.error = {"code": exc.code, "message": exc.message, "retryable": bool(exc.retryable)}
@@ -295,10 +334,12 @@ class _Voice:
             item = after if after is not None else await segment.audio.get()
         if item.error is not None:
             self._error = {"segment": segment.index, **item.error}
+            segment.outcome = str(item.error["code"])
             await self._publisher.publish("speech_error", self._error)
             return False
         if not final_sent:
             await self._publish_audio(segment, b"" if skipper is None else skipper.flush(), final=True)
+        segment.outcome = "done"
         self._voiced += 1
         self._characters += len(segment.text)
         cost = item.bill.cost_usd if item.bill is not None else None
@@ -316,7 +357,11 @@ class _Voice:
             }
             await self._publisher.publish("audio", payload, piece)
             if piece and self._first_audio_ms is None:
-                self._first_audio_ms = round((asyncio.get_running_loop().time() - self._started) * 1000, 3)
+                now = asyncio.get_running_loop().time()
+                self._first_audio_ms = round((now - self._started) * 1000, 3)
+                if self._first_text_at is not None:  # always set: audio is made of heard text
+                    labels = _labels(segment.served_by or self._voicing.plan.primary)
+                    self._metrics.observe("voiced_chat_first_audio_seconds", now - self._first_text_at, **labels)
 
     def _summary(self) -> dict[str, JsonValue]:
         request = self._voicing.plan.request
@@ -333,6 +378,10 @@ class _Voice:
         if self._error is not None:
             summary["error"] = self._error
         return summary
+
+
+def _labels(spec: ModelSpec) -> dict[str, str]:
+    return {"provider": spec.provider, "model": spec.qualified_id}
 
 
 def _default_voice(params: Mapping[str, Any]) -> str | None:

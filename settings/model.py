@@ -157,6 +157,12 @@ class ProvidersSettings:
     gemini_api_key: Secret | None = None
     gemini_base_url: str | None = None
     gemini_api_version: str = "v1beta"  # the path's version segment; Gemini-compatible servers and new features use it
+    # Imagen and Veo: google-genai serves them in Vertex AI mode only. A project (credentials: Application Default
+    # Credentials) or an express-mode key puts them on a Vertex client beside the Gemini API one (gemini/vertex.py).
+    gemini_vertex_project: str | None = None
+    gemini_vertex_location: str = "us-central1"  # with a project only (express mode has no location)
+    gemini_vertex_api_key: Secret | None = None
+    gemini_vertex_base_url: str | None = None
     elevenlabs_api_key: Secret | None = None
     elevenlabs_base_url: str | None = None
     groq_api_key: Secret | None = None

@@ -30,6 +30,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from adapters.gemini.errors import map_gemini_error, safe_reason
+from adapters.gemini.vertex import AUTH_FAILURES, vertex_auth_error
 from domain.catalog import ModelSpec
 from domain.errors import ContentPolicyError, ProviderError, ValidationError
 from domain.images import GeneratedImage, ImageRequest, ImageResult, parse_size, png_size
@@ -138,6 +139,8 @@ class GeminiImageProvider:
             return await call
         except _VENDOR_FAILURES as exc:
             raise map_gemini_error(self._name, exc) from exc
+        except AUTH_FAILURES as exc:  # a Vertex project's credentials (loaded by the SDK on its first call)
+            raise vertex_auth_error(self._name, exc) from exc
 
     # --- Imagen (:predict) ---------------------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Driven adapter (Gemini): the vendor's builder, every port it serves over one ``genai.Client`` (Gemini API mode)."""
+"""Driven adapter (Gemini): the vendor's builder, every port it serves over one ``genai.Client`` (Gemini API mode),
+and Imagen and Veo over a Vertex AI client when one is configured (``adapters/gemini/vertex.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from adapters.gemini.realtime import GeminiRealtimeProvider
 from adapters.gemini.speech import GeminiSpeechProvider
 from adapters.gemini.text import GeminiTextProvider
 from adapters.gemini.transcription import GeminiTranscriptionProvider
+from adapters.gemini.vertex import DEFAULT_VERTEX_LOCATION, build_vertex_client
 from adapters.gemini.video import GeminiVideoProvider
 from domain.errors import ConfigurationError
 from ports.embeddings import EMBEDDING_PORT
@@ -51,12 +53,24 @@ def build_gemini_providers(
     timeout_s: float,
     connect_timeout_s: float,
     api_version: str = DEFAULT_API_VERSION,
+    vertex_project: str | None = None,
+    vertex_location: str | None = DEFAULT_VERTEX_LOCATION,
+    vertex_api_key: str | None = None,
+    vertex_base_url: str | None = None,
 ) -> VendorProviders:
     """One client for ``name``, calling ``<base_url>/<api_version>/...``. google-genai takes one timeout, in
     milliseconds, for every phase of a request, so ``connect_timeout_s`` cannot be applied separately; the overall
     ``timeout_s`` bounds the connect as well. Its own retries are off (one attempt): the attempt runner retries.
     Gemini Live sessions are WebSockets the SDK opens without that timeout: ``connect_timeout_s`` bounds their
-    handshake and setup."""
+    handshake and setup. ``vertex_project`` (with ``vertex_location``) or ``vertex_api_key`` (express mode) adds a
+    Vertex AI client (at ``vertex_base_url`` when set) for Imagen and Veo; without either they are refused."""
+    vertex = build_vertex_client(
+        project=vertex_project,
+        location=vertex_location,
+        api_key=vertex_api_key,
+        base_url=vertex_base_url,
+        timeout_s=timeout_s,
+    )
     options = types.HttpOptions(
         base_url=base_url,
         api_version=checked_api_version(api_version),
@@ -70,10 +84,18 @@ def build_gemini_providers(
     served: dict[PortKey[Any], object] = {
         TEXT_PORT: GeminiTextProvider(client, name=name),
         EMBEDDING_PORT: GeminiEmbeddingProvider(client, name=name),
-        IMAGE_PORT: GeminiImageProvider(client, name=name),
+        IMAGE_PORT: GeminiImageProvider(client, name=name, imagen_client=vertex),
         STT_PORT: GeminiTranscriptionProvider(client, name=name),
         TTS_PORT: GeminiSpeechProvider(client, name=name),
-        VIDEO_PORT: GeminiVideoProvider(client, name=name),
+        VIDEO_PORT: GeminiVideoProvider(client, name=name, vertex_client=vertex),
         REALTIME_PORT: GeminiRealtimeProvider(client, name=name, open_timeout_s=connect_timeout_s),
     }
-    return VendorProviders(name, served, client.aio.aclose)
+
+    async def close() -> None:
+        try:
+            await client.aio.aclose()
+        finally:
+            if vertex is not None:
+                await vertex.aio.aclose()
+
+    return VendorProviders(name, served, close)

@@ -32,6 +32,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from adapters.gemini.errors import map_gemini_error, safe_reason
+from adapters.gemini.vertex import AUTH_FAILURES, vertex_auth_error
 from domain.catalog import ModelSpec
 from domain.errors import ContentPolicyError, ProviderError
 from domain.video import GeneratedVideo, VideoOperation, VideoOperationError, VideoPoll, VideoRequest
@@ -148,6 +149,8 @@ class GeminiVideoProvider:
             return await call
         except _VENDOR_FAILURES as exc:
             raise map_gemini_error(self._name, exc) from exc
+        except AUTH_FAILURES as exc:  # a Vertex project's credentials (loaded by the SDK on its first call)
+            raise vertex_auth_error(self._name, exc) from exc
 
 
 def _probe(data: bytes) -> tuple[float, int | None, int | None] | None:

@@ -103,6 +103,16 @@ METRICS: Final[dict[str, MetricSpec]] = {
     "transcription_live_final_seconds": MetricSpec(
         "histogram", ("provider", "model"), "Live transcription: end of audio to last final", _TTFT
     ),
+    "voiced_chat_streams_total": MetricSpec(
+        "counter", ("provider", "model", "status"), "Voiced chat streams ended, by speech status (ok, failed, stopped)"
+    ),
+    "voiced_chat_segments_total": MetricSpec(
+        "counter", ("provider", "model", "outcome"), "Voiced chat segments sent to the vendor, by outcome"
+    ),
+    "voiced_chat_characters_total": MetricSpec("counter", ("provider", "model"), "Voiced chat characters voiced"),
+    "voiced_chat_first_audio_seconds": MetricSpec(
+        "histogram", ("provider", "model"), "Voiced chat: first text published to first audio byte published", _TTFT
+    ),
     "realtime_sessions_total": MetricSpec(
         "counter", ("provider", "model", "outcome"), "Realtime voice sessions ended, by outcome"
     ),

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -329,10 +331,52 @@ async def test_a_dropped_connection_ends_the_events(target: Target, providers: P
     assert failed.value.retryable
 
 
-async def test_closing_a_session_early_is_quiet(target: Target, providers: Providers) -> None:
-    """``aclose`` mid-session (the client left) releases it without raising; a second ``aclose`` does nothing."""
+def _commits(emulator: RunningEmulator, since: int) -> list[dict[str, Any]]:
+    """The client messages since ``since`` that ask the vendor to finish a segment (OpenAI commit, ElevenLabs
+    ``commit: true``)."""
+    return [
+        r.body
+        for r in emulator.state.requests[since:]
+        if r.body.get("type") == "input_audio_buffer.commit" or r.body.get("commit") is True
+    ]
+
+
+async def _settled(emulator: RunningEmulator) -> None:
+    """Until the emulator (its own thread) has recorded what reached it: its log stops growing (bounded)."""
+    seen = -1
+    for _ in range(100):
+        if len(emulator.state.requests) == seen:
+            return
+        seen = len(emulator.state.requests)
+        await asyncio.sleep(0.05)
+
+
+async def test_closing_a_session_early_is_quiet(
+    target: Target, providers: Providers, emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``aclose`` mid-session (the client left) releases it at once and quietly: it never finishes the segment (no
+    commit reaches the vendor, no final comes out: what was not transcribed is dropped), a second ``aclose`` does
+    nothing, no task of the session or its SDK is left running, a reader still on ``events`` ends (never hangs),
+    and nothing is logged at WARNING or above (an unretrieved task exception included)."""
+    caplog.set_level(logging.WARNING)
+    since = len(emulator.state.requests)
+    before = asyncio.all_tasks()
     session = await providers().open(target.model, providers.config())
     for frame in frames(tone_pcm(0.5)):
         await session.send_audio(frame)
     await session.aclose()
     await session.aclose()
+    left = asyncio.all_tasks() - before - {asyncio.current_task()}
+    if left:
+        await asyncio.wait(left, timeout=5.0)
+    assert [task.get_name() for task in left if not task.done()] == []
+    after: list[LiveTranscript] = []
+    with contextlib.suppress(ServiceError):  # a domain error (the connection is gone) is an end too
+        async with asyncio.timeout(5.0):
+            async for event in session.events():
+                after.append(event)
+    assert [event for event in after if event.kind == "final"] == []
+    await _settled(emulator)
+    assert _commits(emulator, since) == []
+    gc.collect()  # an unretrieved task exception is logged when the task is collected
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -31,7 +31,7 @@ from domain.metering import Units
 from domain.types import CustomerId, StreamId
 from ports.providers import PortKey, VendorProviders
 from ports.text import TEXT_PORT
-from services.attempts import Attempt, AttemptRunner, Bill, Caller, Finished, Output, RetryPolicy, Served
+from services.attempts import Attempt, AttemptRunner, Bill, Caller, Finished, Meter, Output, RetryPolicy, Served
 from services.breakers import CircuitBreakers, NullBreakers
 from services.registry import ProviderRegistry
 from tests.fakes.clock import FakeClock
@@ -534,3 +534,57 @@ async def test_outcomes_that_say_nothing_about_the_vendor_cost_no_store_call() -
     assert store.recorded == 0
     await _call(h)
     assert store.recorded == 1
+
+
+async def _metered(
+    h: Harness, parts: Sequence[str] = ("a", "b"), *, model: str = "alpha/one", estimated: bool = False
+) -> Served[str]:
+    """A call made of one vendor call per part, each adding one image to the attempt's meter as it ends."""
+    candidates = h.runner.candidates(model, capabilities=["echo"])
+
+    async def invoke(provider: EchoProvider, model_spec: ModelSpec, meter: Meter) -> str:
+        answers = []
+        for part in parts:
+            answers.append(await provider.echo(part, model_spec))
+            meter.add(Units(images=1), estimated=estimated)
+        return "+".join(answers)
+
+    return await h.runner.call_metered(
+        candidates, CALLER, ECHO_PORT, invoke, units=lambda value: Units(images=len(parts))
+    )
+
+
+async def test_a_metered_attempt_that_fails_part_way_is_billed_its_finished_vendor_calls() -> None:
+    """The second vendor call of the first attempt fails: that attempt's record bills the first call's image (and
+    its cost, metrics included); the retry is billed whole."""
+    h = Harness(alpha=["ok", ProviderError("alpha", "down", retryable=True), "ok"])
+    served = await _metered(h)
+    assert served.value == "ok:a+ok:b"
+    got = [(r.outcome, r.images, round(r.cost_usd, 9), r.estimated) for r in h.ledger.records]
+    assert got == [("provider_error", 1, 0.04, False), ("done", 2, 0.08, False)]
+    labels = (("model", "alpha/one"), ("provider", "alpha"), ("unit", "images"))
+    assert h.metrics.counters[("usage_units_total", labels)] == 3.0
+    assert h.metrics.total("cost_usd_total") == pytest.approx(0.12)
+
+
+async def test_a_metered_attempt_that_fails_for_good_is_still_billed_and_says_when_that_is_a_guess() -> None:
+    """No retry or fallback left: the request fails, yet the vendor calls that ended are billed, marked estimated
+    if guessed."""
+    h = Harness(alpha=["ok", ProviderError("alpha", "down")], policy=RetryPolicy(max_retries=0))
+    with pytest.raises(ProviderError):
+        await _metered(h, ("a", "b", "c"), model="alpha/free", estimated=True)
+    assert [(r.outcome, r.images, r.estimated) for r in h.ledger.records] == [("provider_error", 1, True)]
+
+
+async def test_a_metered_attempt_cancelled_part_way_is_billed_its_finished_vendor_calls() -> None:
+    """The caller gives up while the second vendor call hangs: the record is ``cancelled`` with the first's image."""
+    h = Harness(alpha=["ok", None])
+    task = asyncio.create_task(_metered(h))
+    for _ in range(20):
+        if len(h.alpha.calls) == 2:
+            break
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [(r.outcome, r.images, round(r.cost_usd, 9)) for r in h.ledger.records] == [("cancelled", 1, 0.04)]

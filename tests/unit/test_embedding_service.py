@@ -154,6 +154,67 @@ async def test_a_fallback_re_embeds_everything_and_never_mixes_models() -> None:
     ]
 
 
+async def test_an_attempt_failing_on_a_later_chunk_is_billed_its_embedded_chunks() -> None:
+    """The only model fails on its second chunk: the request fails, but the chunks the vendor did embed (and charged
+    for: the first, and the third, already under way) are in the attempt's usage record, priced, and in the token
+    metrics."""
+    spec = embedding_spec("embed", input_price_per_mtok=0.5)
+    failing = Flaky(FakeEmbeddingProvider(name="alpha", max_batch=2), {2: ProviderError("alpha", "broken")})
+    harness = Harness({"alpha": failing}, [spec])
+    with pytest.raises(ProviderError):
+        await harness.embed("alpha/embed", TEXTS)
+    assert ("one", "two words") in failing.finished
+    assert ("three little words", "four") not in failing.finished
+    tokens = sum(len(text.split()) for chunk in failing.finished for text in chunk)
+    [record] = harness.usage.records
+    assert (record.outcome, record.input_tokens, record.estimated) == ("provider_error", tokens, False)
+    assert record.cost_usd == pytest.approx(tokens * 0.5e-6)
+    labels = (("kind", "input"), ("model", "alpha/embed"), ("provider", "alpha"))
+    assert harness.metrics.counters[("tokens_total", labels)] == tokens
+
+
+async def test_a_retry_after_a_failed_chunk_bills_both_attempts_what_they_embedded() -> None:
+    """A retryable failure on the third chunk, then a whole retry: the first attempt is billed its two embedded
+    chunks, the second every text; the answer reports only the serving attempt's tokens."""
+    spec = embedding_spec("embed")
+    failing = Flaky(
+        FakeEmbeddingProvider(name="alpha", max_batch=2), {3: ProviderError("alpha", "hiccup", retryable=True)}
+    )
+    harness = Harness({"alpha": failing}, [spec])
+    result = await harness.embed("alpha/embed", TEXTS)
+    tokens = sum(len(t.split()) for t in TEXTS)
+    assert result.response.usage.input_tokens == tokens
+    first_two = sum(len(t.split()) for t in TEXTS[:4])
+    assert [(r.outcome, r.input_tokens) for r in harness.usage.records] == [
+        ("provider_error", first_two),
+        ("done", tokens),
+    ]
+
+
+class Guessing(FakeEmbeddingProvider):
+    """A vendor that reports no usage: its units are estimates (as Gemini's API mode)."""
+
+    async def embed(self, inputs: Sequence[str], model: ModelSpec, *, dimensions: int | None) -> EmbeddingResult:
+        result = await super().embed(inputs, model, dimensions=dimensions)
+        return EmbeddingResult(result.vectors, result.units, estimated=True)
+
+
+async def test_chunks_whose_units_are_guesses_are_recorded_as_estimated() -> None:
+    """Split over several calls, a vendor's estimated units stay marked estimated in the record (and the request
+    that fails part-way, too)."""
+    spec = embedding_spec("embed")
+    harness = Harness({"alpha": Guessing(name="alpha", max_batch=2)}, [spec])
+    await harness.embed("alpha/embed", TEXTS)
+    failing = Flaky(Guessing(name="alpha", max_batch=2), {2: ProviderError("alpha", "broken")})
+    broken = Harness({"alpha": failing}, [spec])
+    with pytest.raises(ProviderError):
+        await broken.embed("alpha/embed", TEXTS)
+    assert [(r.outcome, r.estimated) for r in harness.usage.records + broken.usage.records] == [
+        ("done", True),
+        ("provider_error", True),
+    ]
+
+
 async def test_fallbacks_that_cannot_give_the_dimensions_are_skipped() -> None:
     """With ``dimensions``, a fallback of fixed length is no fallback: the primary's error is the answer."""
     primary = embedding_spec("primary", fallbacks=("beta/fixed",))

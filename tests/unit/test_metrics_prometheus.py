@@ -70,6 +70,17 @@ def test_typos_fail_loudly(call: object, message: str) -> None:
         call(metrics)  # type: ignore[operator]
 
 
+def test_a_label_set_recorded_again_reaches_the_same_series_and_is_still_checked() -> None:
+    """Recording reuses the labelled series (in any keyword order) without relaxing the checks on a new call."""
+    metrics = PrometheusMetrics()
+    for _ in range(3):
+        metrics.increment("tokens_total", 2, provider="fake", model="echo", kind="input")
+    metrics.increment("tokens_total", kind="input", model="echo", provider="fake")
+    assert _samples(metrics)[("tokens_total", (("kind", "input"), ("model", "echo"), ("provider", "fake")))] == 7
+    with pytest.raises(MetricError, match="is a counter"):
+        metrics.observe("tokens_total", 1.0, provider="fake", model="echo", kind="input")
+
+
 def test_instances_do_not_share_values() -> None:
     """Each instance has its own registry (tests and containers never see each other's counts)."""
     first, second = PrometheusMetrics(), PrometheusMetrics()

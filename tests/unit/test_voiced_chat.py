@@ -16,7 +16,7 @@ from domain.errors import CapabilityError, NotFoundError, ProviderError, Validat
 from domain.speech import SpeechOptions
 from domain.streaming import StreamEvent
 from domain.types import CustomerId, StreamId
-from ports.metrics import NullMetrics
+from ports.metrics import Metrics, NullMetrics
 from ports.speech import TTS_PORT, SpeechProvider
 from ports.text import TEXT_PORT, TextProvider
 from services.attempts import AttemptRunner, RetryPolicy
@@ -57,15 +57,17 @@ class Harness:
         max_wait_s: float = 3600.0,
         parallelism: int = 2,
         max_chunk_bytes: int = 1024,
+        metrics: Metrics | None = None,
     ) -> None:
         self.manager = manager
+        metrics = metrics or NullMetrics()
         self.usage = InMemoryUsageLedger()
         vendors = vendors_with(TEXT_PORT, {"words": text}) | vendors_with(TTS_PORT, {"tts": speech})
         runner = AttemptRunner(
-            ProviderRegistry(CATALOG, vendors), self.usage, NullMetrics(), RetryPolicy(max_retries=0), sleep=no_sleep
+            ProviderRegistry(CATALOG, vendors), self.usage, metrics, RetryPolicy(max_retries=0), sleep=no_sleep
         )
         config = VoiceConfig(SegmentRules(max_chars, max_wait_s), parallelism, max_chunk_bytes)
-        self.chat = ChatService(runner, manager, voice=VoicePipeline(SpeechService(runner), config))
+        self.chat = ChatService(runner, manager, voice=VoicePipeline(SpeechService(runner), config, metrics))
 
     async def start(self, speech: SpeechOptions = SPEECH, **fields: Any) -> StreamId:
         fields.setdefault("stream", True)
