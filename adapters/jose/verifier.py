@@ -7,15 +7,24 @@ just a bad signature. ``jku``, ``x5u``, ``x5c`` and embedded ``jwk`` headers are
 required; ``nbf``/``iat`` are checked with a leeway; ``iss``/``aud`` when configured; the token's size and the
 nesting depth of its claims are bounded. Every failure becomes ``AuthenticationError`` with a short, token-free
 reason (or ``ServiceUnavailableError`` when the key set cannot be had).
+
+A client sends the same token with every request, so a verified token's caller is kept for a short while, by the
+token's SHA-256: ``VERIFIED_TTL_S`` at most, and never past the token's ``exp`` (a token only the leeway still admits
+is verified every time). A token verified with a key from the issuer's key set is answered from memory only while
+that key is still in the set the key source holds (so a retired key stops working when it did before, and an issuer
+outage past the set's TTL is still a 503). Only successes are kept; a failure is decided afresh each time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Final
 
+from attrs import define, frozen
 from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, ExpiredTokenError, JoseError, MissingClaimError
 from joserfc.jwk import JWKRegistry, Key, KeySet, import_key
@@ -28,10 +37,19 @@ from ports.auth import KeySource
 from settings.model import AuthSettings
 from settings.secret import Secret
 
-__all__ = ["MAX_CLAIM_DEPTH", "MAX_KID_LENGTH", "JoseTokenVerifier", "load_static_keys"]
+__all__ = [
+    "MAX_CLAIM_DEPTH",
+    "MAX_KID_LENGTH",
+    "VERIFIED_TTL_S",
+    "JoseTokenVerifier",
+    "VerifierStats",
+    "load_static_keys",
+]
 
 MAX_CLAIM_DEPTH: Final = 16
 MAX_KID_LENGTH: Final = 256
+VERIFIED_TTL_S: Final = 30.0
+_MAX_VERIFIED: Final = 4096  # distinct live tokens remembered; the oldest is forgotten first
 _MAX_CANDIDATE_KEYS: Final = 8
 _HMAC: Final = frozenset({"HS256", "HS384", "HS512"})
 # Which key type may verify which algorithm family; anything else never reaches joserfc.
@@ -79,6 +97,25 @@ def _too_deep(value: object, limit: int) -> bool:
     return False
 
 
+@define
+class VerifierStats:
+    """What the verifier did so far (for tests): full verifications, and tokens answered from memory."""
+
+    verified: int = 0
+    remembered: int = 0
+
+
+@frozen
+class _Verified:
+    """A verified caller, kept until ``until``; ``published``: the issuer's JWK that verified it (None: the secret or
+    a static key), looked up again under ``kid`` on every use."""
+
+    auth: AuthContext
+    until: float
+    kid: str | None
+    published: Mapping[str, Any] | None
+
+
 def _key_type_for(algorithm: str) -> str | None:
     return _KEY_TYPE_FOR_PREFIX.get(algorithm[:2])
 
@@ -100,6 +137,7 @@ class JoseTokenVerifier:
         secret: Secret | None,
         static_keys: KeySet | None = None,
         key_source: KeySource | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if any(alg.lower() == "none" for alg in settings.algorithms):
             raise ConfigurationError("SWITCHYARD_AUTH_ALGORITHMS", "'none' is never an acceptable algorithm")
@@ -109,6 +147,10 @@ class JoseTokenVerifier:
         self._static: KeySet = static_keys if static_keys is not None else load_static_keys(settings)
         self._key_source = key_source
         self._imported: dict[str, Key] = {}
+        self._verified: dict[bytes, _Verified] = {}  # sha256(token) -> the caller it stands for
+        self._verified_ttl_s = VERIFIED_TTL_S
+        self._clock = clock  # wall-clock seconds, as ``exp`` is
+        self.stats = VerifierStats()
         claims: dict[str, Any] = {"exp": {"essential": True}}
         if settings.issuer:
             claims["iss"] = {"essential": True, "value": settings.issuer}
@@ -123,22 +165,49 @@ class JoseTokenVerifier:
 
     async def verify(self, token: str) -> AuthContext:
         """Verify ``token`` and map its claims to an ``AuthContext``."""
+        if len(token) > self._settings.max_token_bytes:
+            raise AuthenticationError("token too large")
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        now = self._clock()
+        kept = self._verified.pop(digest, None)
+        if kept is not None and now < kept.until and await self._still_published(kept):
+            self._verified[digest] = kept
+            self.stats.remembered += 1
+            return kept.auth
+        self.stats.verified += 1
         algorithm, kid = self._inspect(token)
-        decoded = await self._decode(token, algorithm, kid)
+        decoded, published = await self._decode(token, algorithm, kid)
         if _too_deep(decoded.claims, MAX_CLAIM_DEPTH):
             raise AuthenticationError("token claims are nested too deeply")
         try:
             self._claims.validate(decoded.claims)
         except JoseError as exc:
             raise _claims_error(exc) from None
-        return self._context(token, decoded.claims)
+        auth = self._context(token, decoded.claims)
+        self._keep(digest, _Verified(auth, now + self._verified_ttl_s, kid, published), now)
+        return auth
+
+    def _keep(self, digest: bytes, verified: _Verified, now: float) -> None:
+        """Remember a verified caller until the TTL or ``exp``, whichever comes first (not at all past ``exp``)."""
+        if verified.auth.expires_at is not None and verified.auth.expires_at < verified.until:
+            verified = _Verified(verified.auth, verified.auth.expires_at, verified.kid, verified.published)
+        if verified.until <= now:
+            return
+        if len(self._verified) >= _MAX_VERIFIED:
+            del self._verified[next(iter(self._verified))]
+        self._verified[digest] = verified
+
+    async def _still_published(self, verified: _Verified) -> bool:
+        """The secret and static keys never change; a key from the issuer must still be in its current key set (the
+        source refreshes that set after its TTL, and raises as it always would when the issuer is down)."""
+        if verified.published is None or self._key_source is None:
+            return True
+        return verified.published in await self._key_source.keys_for(verified.kid)
 
     def _inspect(self, token: str) -> tuple[str, str | None]:
         """The header's algorithm and key id, after the cheap structural checks."""
         if not token:
             raise AuthenticationError("empty bearer token")
-        if len(token) > self._settings.max_token_bytes:
-            raise AuthenticationError("token too large")
         if token.count(".") != 2:
             raise AuthenticationError("malformed token: expected three dot-separated segments")
         try:
@@ -153,12 +222,13 @@ class JoseTokenVerifier:
             raise AuthenticationError("malformed token: invalid key id")
         return algorithm, kid
 
-    async def _decode(self, token: str, algorithm: str, kid: str | None) -> jwt.Token:
+    async def _decode(self, token: str, algorithm: str, kid: str | None) -> tuple[jwt.Token, Mapping[str, Any] | None]:
+        """The decoded token and, when a key from the key source verified it, that key's JWK."""
         tried = 0
-        async for key in self._candidate_keys(algorithm, kid):
+        async for key, published in self._candidate_keys(algorithm, kid):
             tried += 1
             try:
-                return jwt.decode(token, key, algorithms=[algorithm])
+                return jwt.decode(token, key, algorithms=[algorithm]), published
             except BadSignatureError:
                 continue
             except JoseError as exc:
@@ -169,12 +239,15 @@ class JoseTokenVerifier:
             raise AuthenticationError("unknown signing key" if kid is not None else "no key can verify this token")
         raise AuthenticationError("invalid token signature")
 
-    async def _candidate_keys(self, algorithm: str, kid: str | None) -> AsyncIterator[Key]:
-        """Keys that may verify ``algorithm``: the secret for HMAC; static then JWKS keys of the right type."""
+    async def _candidate_keys(
+        self, algorithm: str, kid: str | None
+    ) -> AsyncIterator[tuple[Key, Mapping[str, Any] | None]]:
+        """Keys that may verify ``algorithm``: the secret for HMAC; static then JWKS keys of the right type (each with
+        its JWK when it came from the key source)."""
         if algorithm in _HMAC:
             if self._secret_key is None:
                 raise AuthenticationError("no shared secret is configured for HMAC tokens")
-            yield self._secret_key
+            yield self._secret_key, None
             return
         key_type = _key_type_for(algorithm)
         count = 0
@@ -183,7 +256,7 @@ class JoseTokenVerifier:
             if key.key_type != key_type or count >= _MAX_CANDIDATE_KEYS:
                 continue
             count += 1
-            yield key
+            yield key, None
         if self._key_source is None:
             return
         for jwk in await self._key_source.keys_for(kid):
@@ -192,7 +265,7 @@ class JoseTokenVerifier:
             if jwk.get("kty") != key_type or jwk.get("alg", algorithm) != algorithm:
                 continue
             count += 1
-            yield self._import(jwk)
+            yield self._import(jwk), jwk
 
     def _import(self, jwk: Mapping[str, Any]) -> Key:
         """Import a JWK once (RSA imports are not free), keyed by its canonical JSON."""

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 import structlog
 
-from adapters.structlog.redaction import drop_websocket_noise, redact_event, summarise_binary
+from adapters.structlog.redaction import drop_websocket_noise, redact_event, redact_exception, summarise_binary
 from settings.model import LoggingSettings
 
 __all__ = ["NOISY_LOGGERS", "configure_logging", "logging_resource"]
@@ -36,6 +36,9 @@ NOISY_LOGGERS: Final = (
     "hypercorn.access",
     "alembic",
 )
+# structlog's processor chain, filled in place by every ``configure_logging``: with ``cache_logger_on_first_use`` a
+# logger keeps the list it was first used with, so a reconfiguration (tests, a second container) must reach it there.
+_PROCESSORS: Final[list[Any]] = []
 
 
 def _shared_processors() -> list[Any]:
@@ -61,23 +64,27 @@ def configure_logging(settings: LoggingSettings) -> None:
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     shared = _shared_processors()
+    _PROCESSORS[:] = [
+        structlog.stdlib.filter_by_level,
+        *shared,
+        structlog.processors.format_exc_info,
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=_PROCESSORS,
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        # Module-level loggers assemble themselves once, not on every call (a logger used before this point was
+        # never cached: the flag was off).
+        cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            redact_event,
+            # Both chains redacted every field already (``shared``); only the traceback text is new here.
+            redact_exception,
             renderer,
         ],
     )

@@ -11,7 +11,7 @@ import gc
 from dependency_injector.containers import Container
 from quart import Quart
 
-from entrypoints.http import auth, context, cors, errors, rate_headers, shutdown, uploads
+from entrypoints.http import auth, context, cors, errors, rate_headers, resolved, shutdown, uploads
 from entrypoints.http.doors.anthropic import routes as anthropic_door
 from entrypoints.http.doors.openai import routes as openai_door
 from entrypoints.http.routes import admin_keys as admin_keys_routes
@@ -36,6 +36,9 @@ from entrypoints.http.routes import videos as videos_routes
 from settings import Settings
 
 __all__ = ["create_app", "freeze_heap_after_start"]
+
+_SETTLED = "switchyard.settled_providers"
+
 
 def create_app(container: Container) -> Quart:
     """Build the Quart app around ``container`` (a wired ``container.Container``)."""
@@ -88,9 +91,11 @@ def create_app(container: Container) -> Quart:
         result = container.init_resources()
         if result is not None:
             await result
+        app.extensions[_SETTLED] = await resolved.settle(container)  # per-request injection without a Task each
 
     @app.after_serving
     async def _stop_resources() -> None:
+        resolved.unsettle(app.extensions.pop(_SETTLED, []))
         result = container.shutdown_resources()
         if result is not None:
             await result

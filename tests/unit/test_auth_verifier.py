@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from joserfc.jwk import OctKey
 
 from adapters.jose.minter import JoseTokenMinter
-from adapters.jose.verifier import MAX_CLAIM_DEPTH, JoseTokenVerifier
+from adapters.jose.verifier import MAX_CLAIM_DEPTH, VERIFIED_TTL_S, JoseTokenVerifier
 from domain.errors import AuthenticationError, ConfigurationError, ServiceUnavailableError
 from settings import Secret
 from settings.model import AuthSettings
@@ -58,6 +58,56 @@ async def test_hs256_token_maps_to_an_auth_context() -> None:
     assert auth.expires_at is not None
     assert auth.expires_at > time.time()
     assert token not in repr(auth)
+
+
+class _Clock:
+    """Wall-clock seconds that a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_verified_token_is_remembered_until_its_expiry_and_no_longer() -> None:
+    """The same token again is answered from memory, but never past its exp (the leeway would still admit it: only
+    a full verification may), nor past VERIFIED_TTL_S; a failure is never remembered."""
+    clock = _Clock()
+    v = JoseTokenVerifier(attrs.evolve(AuthSettings(), leeway_s=30.0), SECRET, clock=clock)
+    token = hs256(claims(ttl_s=10))
+    first = await v.verify(token)
+    clock.now += 9
+    assert await v.verify(token) == first
+    assert (v.stats.verified, v.stats.remembered) == (1, 1)
+    clock.now += 2  # past exp
+    assert (await v.verify(token)).customer_id == "alice"  # still within the leeway of the real clock
+    assert (v.stats.verified, v.stats.remembered) == (2, 1)
+    long_lived = hs256(claims("bob", ttl_s=3600))
+    await v.verify(long_lived)
+    clock.now += VERIFIED_TTL_S + 1
+    await v.verify(long_lived)
+    assert (v.stats.verified, v.stats.remembered) == (4, 1)
+    forged = hs256(claims(), secret=Secret("another-secret-that-is-long-enough-0123456789"))
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            await v.verify(forged)
+    assert v.stats.verified == 6
+
+
+async def test_a_remembered_token_stops_with_its_issuer_key() -> None:
+    """A token verified with a key of the issuer's set is remembered only while the set holds that key: once the
+    key is retired it fails as before."""
+    clock = _Clock()
+    source = FakeKeySource([RSA.as_dict(private=False)])
+    v = JoseTokenVerifier(attrs.evolve(AuthSettings(), algorithms=("RS256",)), None, key_source=source, clock=clock)
+    token = sign(RSA, claims())
+    first = await v.verify(token)
+    assert await v.verify(token) == first
+    assert v.stats.remembered == 1
+    source.keys.clear()  # the issuer retired the key (the real source notices after its TTL)
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        await v.verify(token)
 
 
 async def test_customer_id_and_scopes_come_from_configured_claims() -> None:
