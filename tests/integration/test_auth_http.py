@@ -153,9 +153,11 @@ async def test_query_token_only_when_enabled(tmp_path: Path) -> None:
 
 async def test_websocket_closes_4401_when_the_token_expires(tmp_path: Path) -> None:
     """The watchdog closes an authenticated socket with 4401 at exp (+ leeway 0) and stops the handler."""
-    expiring = AuthContext(customer_id=CustomerId("eve"), token="t", expires_at=time.time() + 0.3)
-    verifier = FakeTokenVerifier({"short-lived": expiring})
+    verifier = FakeTokenVerifier()
     async for app in started(tmp_path, verifier, leeway_s=0.0):
+        # The token's life starts once the app serves: a slow start (a loaded machine) must not expire it first.
+        expiring = AuthContext(customer_id=CustomerId("eve"), token="t", expires_at=time.time() + 0.5)
+        verifier.tokens["short-lived"] = expiring
         async with app.test_client().websocket(
             "/api/v1/probe/ws", headers={"Authorization": "Bearer short-lived"}
         ) as ws:
