@@ -73,7 +73,7 @@ def _turns(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 def messages_params(request: ChatRequest, model: ModelSpec, *, stream: bool = True) -> dict[str, Any]:
-    """All arguments for ``messages.create`` (known or not; see ``split_known``), unset ones left out."""
+    """The body of ``POST /v1/messages`` (what ``messages.create`` would send), unset ones left out."""
     system = [request.system] if request.system else []
     system += [_text(m.content) for m in request.messages if m.role == "system"]
     options: dict[str, Any] = {

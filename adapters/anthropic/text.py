@@ -5,7 +5,8 @@ Streams raw Messages events (``messages.create(stream=True)``) and normalizes th
 ``input_json_delta``, end at ``content_block_stop``), and usage is reported in normalized terms (input includes cache
 reads and writes). ``complete`` calls without streaming and reads the ``Message`` into the same answer, except where
 Anthropic requires a stream (``max_tokens`` implying over ten minutes): that call is streamed and assembled. One
-attempt per call: SDK retries are off (``max_retries=0``).
+attempt per call: SDK retries are off (``max_retries=0``). Requests go through the SDK client's ``post``
+(``adapters.anthropic.client.post``), and events and messages are read as the JSON objects the SDK parsed.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import anthropic
 import httpx2
 from anthropic import AsyncAnthropic
 
-from adapters.anthropic.client import anthropic_client
+from adapters.anthropic.client import MESSAGES, anthropic_client, post
 from adapters.anthropic.errors import TRANSPORT_ERRORS, map_anthropic_error
 from adapters.anthropic.messages import messages_params
-from adapters.kit.stream import MALFORMED, assemble, call_once, drive, split_known
+from adapters.kit.stream import MALFORMED, assemble, call_once, dig, drive, json_body
 from domain.catalog import ModelSpec
 from domain.chat import (
     ChatRequest,
@@ -80,33 +81,40 @@ def _must_stream(params: dict[str, Any]) -> bool:
 
 
 def message_completion(message: Any) -> Completion:
-    """A non-streamed ``Message`` as the answer ``AnthropicStreamNormalizer`` makes of the same message streamed:
-    text and thinking blocks, ``tool_use`` blocks as calls (their ``input`` as JSON), normalized usage."""
+    """A non-streamed ``message`` object as the answer ``AnthropicStreamNormalizer`` makes of the same message
+    streamed: text and thinking blocks, ``tool_use`` blocks as calls (their ``input`` as JSON), normalized usage."""
+    message = json_body(message)
     text: list[str] = []
     reasoning: list[str] = []
     calls: list[ToolCall] = []
-    for block in message.content or ():
-        match block.type:
+    for block in message.get("content") or ():
+        match block.get("type"):
             case "text":
-                text.append(block.text or "")
+                text.append(block.get("text") or "")
             case "thinking":
-                reasoning.append(block.thinking or "")
+                reasoning.append(block.get("thinking") or "")
             case "tool_use":
-                calls.append(ToolCall(block.id, block.name, json.dumps(block.input if block.input is not None else {})))
+                arguments = block.get("input")
+                calls.append(
+                    ToolCall(block.get("id"), block.get("name"), json.dumps({} if arguments is None else arguments))
+                )
             case _:
                 continue
-    usage = message.usage
-    cached = (getattr(usage, "cache_read_input_tokens", None) or 0) + (
-        getattr(usage, "cache_creation_input_tokens", None) or 0
-    )
-    normalized = Usage((usage.input_tokens or 0) + cached, usage.output_tokens or 0, cached)
-    reason = _STOP.get(message.stop_reason or "end_turn", "stop")
+    usage = message["usage"]
+    cached = _cached(usage)
+    normalized = Usage((usage.get("input_tokens") or 0) + cached, usage.get("output_tokens") or 0, cached)
+    reason = _STOP.get(message.get("stop_reason") or "end_turn", "stop")
     finish: FinishReason = "tool_calls" if calls and reason == "stop" else reason
     return Completion("".join(text), "".join(reasoning), tuple(calls), finish, normalized)
 
 
+def _cached(usage: Any) -> int:
+    """Prompt tokens read from or written to the cache: Anthropic counts them apart from ``input_tokens``."""
+    return (dig(usage, "cache_read_input_tokens") or 0) + (dig(usage, "cache_creation_input_tokens") or 0)
+
+
 class AnthropicStreamNormalizer:
-    """Feed raw stream events in order with ``feed``; call ``finish`` once ``finished``."""
+    """Feed stream event objects in order with ``feed``; call ``finish`` once ``finished``."""
 
     def __init__(self) -> None:
         self._calls: dict[int, tuple[int, str]] = {}  # content block index -> (normalized index, call id)
@@ -117,51 +125,55 @@ class AnthropicStreamNormalizer:
         self.finished = False
 
     def feed(self, event: Any) -> Iterator[ProviderEvent]:
-        """Events for one raw Messages stream event."""
-        match event.type:
-            case "message_start":
-                usage = event.message.usage
-                cached = (getattr(usage, "cache_read_input_tokens", None) or 0) + (
-                    getattr(usage, "cache_creation_input_tokens", None) or 0
-                )
-                self._input = Usage(input_tokens=(usage.input_tokens or 0) + cached, cached_tokens=cached)
-                self._output_tokens = usage.output_tokens or 0
-            case "content_block_start":
-                block = event.content_block
-                if block.type == "tool_use":
-                    position = len(self._calls)
-                    self._calls[event.index] = (position, block.id)
-                    yield ToolCallStart(position, block.id, block.name)
-                elif block.type == "text" and block.text:
-                    yield TextDelta(block.text)
-                elif block.type == "thinking" and block.thinking:
-                    yield ReasoningDelta(block.thinking)
+        """Events for one Messages stream event."""
+        match event.get("type"):
             case "content_block_delta":
-                yield from self._delta(event.index, event.delta)
-            case "content_block_stop" if event.index in self._calls:
-                position, call_id = self._calls[event.index]
-                if event.index not in self._with_arguments:  # a call without arguments still gets valid JSON
+                yield from self._delta(event.get("index"), event["delta"])
+            case "message_start":
+                usage = event["message"]["usage"]
+                cached = _cached(usage)
+                self._input = Usage(input_tokens=(usage.get("input_tokens") or 0) + cached, cached_tokens=cached)
+                self._output_tokens = usage.get("output_tokens") or 0
+            case "content_block_start":
+                block = event["content_block"]
+                kind = block.get("type")
+                if kind == "tool_use":
+                    position = len(self._calls)
+                    self._calls[event.get("index")] = (position, block.get("id"))
+                    yield ToolCallStart(position, block.get("id"), block.get("name"))
+                elif kind == "text" and (text := block.get("text")):
+                    yield TextDelta(text)
+                elif kind == "thinking" and (thinking := block.get("thinking")):
+                    yield ReasoningDelta(thinking)
+            case "content_block_stop" if event.get("index") in self._calls:
+                index = event.get("index")
+                position, call_id = self._calls[index]
+                if index not in self._with_arguments:  # a call without arguments still gets valid JSON
                     yield ToolCallDelta(position, call_id, "{}")
                 yield ToolCallEnd(position, call_id)
             case "message_delta":
-                self._stop_reason = event.delta.stop_reason or self._stop_reason
-                if event.usage is not None and event.usage.output_tokens is not None:
-                    self._output_tokens = event.usage.output_tokens
+                self._stop_reason = event["delta"].get("stop_reason") or self._stop_reason
+                output_tokens = dig(event, "usage", "output_tokens")
+                if output_tokens is not None:
+                    self._output_tokens = output_tokens
             case "message_stop":
                 self.finished = True
             case _:
                 return
 
-    def _delta(self, index: int, delta: Any) -> Iterator[ProviderEvent]:
-        match delta.type:
-            case "text_delta" if delta.text:
-                yield TextDelta(delta.text)
-            case "thinking_delta" if delta.thinking:
-                yield ReasoningDelta(delta.thinking)
-            case "input_json_delta" if delta.partial_json and index in self._calls:
-                self._with_arguments.add(index)
-                position, call_id = self._calls[index]
-                yield ToolCallDelta(position, call_id, delta.partial_json)
+    def _delta(self, index: Any, delta: Any) -> Iterator[ProviderEvent]:
+        match delta.get("type"):
+            case "text_delta":
+                if text := delta.get("text"):
+                    yield TextDelta(text)
+            case "thinking_delta":
+                if thinking := delta.get("thinking"):
+                    yield ReasoningDelta(thinking)
+            case "input_json_delta" if index in self._calls:
+                if partial_json := delta.get("partial_json"):
+                    self._with_arguments.add(index)
+                    position, call_id = self._calls[index]
+                    yield ToolCallDelta(position, call_id, partial_json)
             case _:
                 return
 
@@ -194,25 +206,26 @@ class AnthropicTextProvider:
 
     def stream(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
         """One streamed attempt of ``request`` against ``model``."""
-        create = self._client.messages.create
         return self._drive(
-            lambda: create(**split_known(create, messages_params(request, model))),
+            lambda: post(self._client, MESSAGES, messages_params(request, model), stream=True),
             AnthropicStreamNormalizer(),
             unfinished_message=f"{self._name} ended the stream before message_stop",
         )
 
     async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
         """One attempt without streaming (streamed and assembled where Anthropic requires a stream)."""
-        create = self._client.messages.create
         params = messages_params(request, model, stream=False)
         if _must_stream(params):
             return await assemble(self.stream(request, model))
-        options: dict[str, Any] = {}
+        timeout = None
         if timeout_s is not None:
             configured = self._client.timeout
-            connect = configured.connect if isinstance(configured, httpx2.Timeout) else None
-            options["timeout"] = httpx2.Timeout(timeout_s, connect=connect)
-        return await self._call(lambda: create(**split_known(create, params), **options), message_completion)
+            timeout = httpx2.Timeout(
+                timeout_s, connect=configured.connect if isinstance(configured, httpx2.Timeout) else None
+            )
+        return await self._call(
+            lambda: post(self._client, MESSAGES, params, stream=False, timeout=timeout), message_completion
+        )
 
     async def aclose(self) -> None:
         """Close the SDK client and its connection pool."""

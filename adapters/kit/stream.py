@@ -1,5 +1,6 @@
 """Driven-adapter kit: the loop that turns a vendor stream into ``ProviderEvent``s, its one-shot counterpart (a
-whole answer from a call made without streaming), and SDK keyword splitting.
+whole answer from a call made without streaming), reading vendor JSON as the SDKs parsed it, and SDK keyword
+splitting.
 
 Each vendor adapter keeps what is vendor-specific (its SDK call, its stream normalizer or answer parser, its
 exception mapping) and hands the rest here, so the loop is written once for every vendor and modality.
@@ -8,6 +9,7 @@ exception mapping) and hands the rest here, so the loop is written once for ever
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
@@ -16,11 +18,11 @@ from domain.chat import ProviderEvent
 from domain.completion import Completion, CompletionAssembler
 from domain.errors import ProviderError, ServiceError
 
-__all__ = ["MALFORMED", "StreamNormalizer", "assemble", "call_once", "drive", "split_known"]
+__all__ = ["MALFORMED", "StreamNormalizer", "assemble", "call_once", "dig", "drive", "json_body", "split_known"]
 
 T = TypeVar("T")
 
-#: A chunk that is not JSON (``json.JSONDecodeError``) or not the shape the SDK's models expect.
+#: A chunk that is not JSON (``json.JSONDecodeError``) or not the shape its normalizer expects.
 MALFORMED: tuple[type[Exception], ...] = (ValueError, TypeError, AttributeError, LookupError)
 
 
@@ -85,7 +87,7 @@ async def call_once(
 ) -> Completion:
     """One non-streamed attempt, ``drive``'s counterpart: ``call()`` builds the request and returns the SDK call
     unawaited (building errors pass unmapped, as in ``drive``); a ``vendor_failures`` exception while awaiting it or
-    while ``parse`` reads the reply (a body that is not the shape the SDK's models expect) becomes
+    while ``parse`` reads the reply (a body that is not the shape ``parse`` expects) becomes
     ``map_error(provider, exc)``, so a fault maps to the same domain error as when streamed."""
     calling = call()
     try:
@@ -106,6 +108,21 @@ async def assemble(events: AsyncIterator[ProviderEvent]) -> Completion:
         if aclose is not None:
             await aclose()
     return assembler.completion()
+
+
+def json_body(reply: object) -> Any:
+    """A whole answer fetched with the SDKs' ``cast_to=object``: the JSON the SDK parsed, or, when the vendor's
+    content type did not say JSON, the text it handed back instead, parsed here (the SDK parses a body meant for a
+    model whatever its content type; text that is not JSON raises ``ValueError``, a ``MALFORMED`` reply)."""
+    return json.loads(reply) if isinstance(reply, str) else reply
+
+
+def dig(value: object, *keys: str) -> Any:
+    """``value[k1][k2]...`` through JSON objects, ``None`` where a key is missing or a level is not an object: the
+    tolerance the SDKs' loosely built models gave optional details (``getattr(details, "cached_tokens", None)``)."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
 
 
 async def _close(stream: Any) -> None:

@@ -1,7 +1,8 @@
 """Driven adapter (OpenAI): the Chat Completions dialect, shared by OpenAI and every OpenAI-compatible vendor.
 
-``chat_params`` turns a ``ChatRequest`` into SDK arguments; ``ChatStreamNormalizer`` turns the chunk stream into
-normalized events, ``chat_completion`` a non-streamed ``ChatCompletion`` into the same answer. Chat Completions never
+``chat_params`` turns a ``ChatRequest`` into the request body; ``ChatStreamNormalizer`` turns the chunk stream into
+normalized events, ``chat_completion`` a non-streamed ``chat.completion`` into the same answer. Both read the JSON
+objects as parsed (no SDK model per chunk; see ``adapters.openai.client.post``). Chat Completions never
 says when a tool call ends, so every open call is closed (``ToolCallEnd``) once the choice finishes; calls are keyed
 by the vendor's ``index``, and a new ``id`` arriving on an index already in use (some compatible servers put every
 call at index 0) opens a new call instead of corrupting the first.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from adapters.kit.stream import dig, json_body
 from adapters.openai.options import base_options, image_url, text_of
 from domain.catalog import ModelSpec
 from domain.chat import (
@@ -67,9 +69,9 @@ def _message(message: Message) -> dict[str, Any]:
 
 
 def chat_params(request: ChatRequest, model: ModelSpec, *, provider: str, stream: bool = True) -> dict[str, Any]:
-    """Keyword arguments for ``chat.completions.create``; OpenAI itself gets ``max_completion_tokens``, the
-    compatible family the older ``max_tokens`` most of them still expect. ``stream_options`` goes with a stream
-    only: OpenAI refuses it (400) on a call without ``stream``."""
+    """The body of ``POST /chat/completions`` (what ``chat.completions.create`` would send). OpenAI itself gets
+    ``max_completion_tokens``, the compatible family the older ``max_tokens`` most of them still expect.
+    ``stream_options`` goes with a stream only: OpenAI refuses it (400) on a call without ``stream``."""
     messages = [{"role": "system", "content": request.system}] if request.system else []
     messages += [_message(m) for m in request.messages]
     options: dict[str, Any] = {
@@ -109,34 +111,38 @@ class ChatStreamNormalizer:
         self._usage: Usage | None = None
 
     def feed(self, chunk: Any) -> Iterator[ProviderEvent]:
-        """Events for one ``ChatCompletionChunk``."""
-        if chunk.usage is not None:
-            self._usage = _usage(chunk.usage)
-        for choice in (chunk.choices or [])[:1]:
-            delta = choice.delta
+        """Events for one ``chat.completion.chunk`` object, as parsed from its SSE line."""
+        usage = chunk.get("usage")
+        if usage is not None:
+            self._usage = _usage(usage)
+        for choice in (chunk.get("choices") or [])[:1]:
+            delta = choice.get("delta")
             if delta is not None:
-                extra = delta.model_extra or {}
-                reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+                # The compatible family's reasoning (DeepSeek, vLLM ...): not a field of OpenAI's own chunk.
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
                 if isinstance(reasoning, str) and reasoning:
                     yield ReasoningDelta(reasoning)
-                if delta.content:
-                    yield TextDelta(delta.content)
-                for call in delta.tool_calls or ():
+                content = delta.get("content")
+                if content:
+                    yield TextDelta(content)
+                for call in delta.get("tool_calls") or ():
                     yield from self._tool_call(call)
-            if choice.finish_reason:
-                self._finish = choice.finish_reason
+            finish = choice.get("finish_reason")
+            if finish:
+                self._finish = finish
 
     def _tool_call(self, call: Any) -> Iterator[ProviderEvent]:
-        vendor_index = call.index if call.index is not None else len(self._order)
+        index, call_id, function = call.get("index"), call.get("id"), call.get("function")
+        vendor_index = index if index is not None else len(self._order)
         known = self._ids.get(vendor_index)
-        if known is None or (call.id and call.id != known):
+        if known is None or (call_id and call_id != known):
             position = len(self._order)
-            call_id = call.id or f"call_{position}"
+            call_id = call_id or f"call_{position}"
             self._ids[vendor_index] = call_id
             self._positions[vendor_index] = position
             self._order.append((position, call_id))
-            yield ToolCallStart(position, call_id, (call.function.name if call.function else None) or "")
-        arguments = call.function.arguments if call.function else None
+            yield ToolCallStart(position, call_id, (function.get("name") if function else None) or "")
+        arguments = function.get("arguments") if function else None
         if arguments:
             yield ToolCallDelta(self._positions[vendor_index], self._ids[vendor_index], arguments)
 
@@ -156,37 +162,36 @@ class ChatStreamNormalizer:
 
 
 def chat_completion(reply: Any) -> Completion:
-    """The answer of a non-streamed ``ChatCompletion``, normalized exactly as ``ChatStreamNormalizer`` normalizes the
-    same answer streamed (reasoning from the compatible family's ``reasoning_content``/``reasoning``, a call
-    without an id numbered by position, ``tool_calls`` when calls end a turn the vendor says ``stop`` to)."""
+    """The answer of a non-streamed ``chat.completion`` object, normalized exactly as ``ChatStreamNormalizer``
+    normalizes the same answer streamed (reasoning from the compatible family's ``reasoning_content``/``reasoning``,
+    a call without an id numbered by position, ``tool_calls`` when calls end a turn the vendor says ``stop`` to)."""
+    reply = json_body(reply)
     text, reasoning, finish = "", "", None
     calls: tuple[ToolCall, ...] = ()
-    for choice in (reply.choices or [])[:1]:
-        message = choice.message
+    for choice in (reply.get("choices") or [])[:1]:
+        message = choice.get("message")
         if message is not None:
-            extra = message.model_extra or {}
-            thought = extra.get("reasoning_content") or extra.get("reasoning")
+            thought = message.get("reasoning_content") or message.get("reasoning")
             reasoning = thought if isinstance(thought, str) else ""
-            text = message.content or ""
-            calls = tuple(_call(position, call) for position, call in enumerate(message.tool_calls or ()))
-        finish = choice.finish_reason
+            text = message.get("content") or ""
+            calls = tuple(_call(position, call) for position, call in enumerate(message.get("tool_calls") or ()))
+        finish = choice.get("finish_reason")
     reason = _FINISH.get(finish or "stop", "stop")
-    usage = _usage(reply.usage) if reply.usage is not None else None
-    return Completion(text, reasoning, calls, "tool_calls" if calls and reason == "stop" else reason, usage)
+    usage = reply.get("usage")
+    finish_reason: FinishReason = "tool_calls" if calls and reason == "stop" else reason
+    return Completion(text, reasoning, calls, finish_reason, _usage(usage) if usage is not None else None)
 
 
 def _call(position: int, call: Any) -> ToolCall:
-    function = getattr(call, "function", None)  # a custom (non-function) tool call has none
-    name = (function.name if function else None) or ""
-    return ToolCall(call.id or f"call_{position}", name, (function.arguments if function else None) or "{}")
+    function = call.get("function")  # a custom (non-function) tool call has none
+    name = dig(function, "name") or ""
+    return ToolCall(call.get("id") or f"call_{position}", name, dig(function, "arguments") or "{}")
 
 
 def _usage(raw: Any) -> Usage:
-    prompt_details = getattr(raw, "prompt_tokens_details", None)
-    completion_details = getattr(raw, "completion_tokens_details", None)
     return Usage(
-        input_tokens=raw.prompt_tokens or 0,
-        output_tokens=raw.completion_tokens or 0,
-        cached_tokens=(getattr(prompt_details, "cached_tokens", None) or 0),
-        reasoning_tokens=(getattr(completion_details, "reasoning_tokens", None) or 0),
+        input_tokens=raw.get("prompt_tokens") or 0,
+        output_tokens=raw.get("completion_tokens") or 0,
+        cached_tokens=dig(raw, "prompt_tokens_details", "cached_tokens") or 0,
+        reasoning_tokens=dig(raw, "completion_tokens_details", "reasoning_tokens") or 0,
     )

@@ -4,7 +4,7 @@
 ``instructions``; assistant tool calls and tool results become ``function_call`` / ``function_call_output`` items).
 ``ResponsesStreamNormalizer`` maps the typed events: function calls are keyed by their output item id, so the argument
 deltas of parallel calls land on the right call even when interleaved. ``ResponsesAnswer`` reads a non-streamed
-``Response`` into the same answer.
+``response`` object into the same answer. Both read the JSON objects as parsed (no SDK model per event).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from adapters.kit.stream import dig, json_body
 from adapters.openai.errors import stream_error
 from adapters.openai.options import base_options, image_url, text_of
 from domain.catalog import ModelSpec
@@ -60,8 +61,9 @@ def _items(message: Message) -> list[dict[str, Any]]:
 
 
 def responses_params(request: ChatRequest, model: ModelSpec, *, stream: bool = True) -> dict[str, Any]:
-    """Keyword arguments for ``responses.create``. ``stop`` has no Responses equivalent and is not sent; ``store``
-    is off unless the catalog's default params turn it on (we keep no conversation at the vendor)."""
+    """The body of ``POST /responses`` (what ``responses.create`` would send). ``stop`` has no Responses
+    equivalent and is not sent; ``store`` is off unless the catalog's default params turn it on (we keep no
+    conversation at the vendor)."""
     system = [request.system] if request.system else []
     system += [text_of(m.content) for m in request.messages if m.role == "system"]
     items = [item for m in request.messages if m.role != "system" for item in _items(m)]
@@ -120,57 +122,60 @@ class ResponsesStreamNormalizer:
         return self._status is not None
 
     def feed(self, event: Any) -> Iterator[ProviderEvent]:
-        """Events for one typed stream event; raises a domain error for ``error`` and ``response.failed``."""
-        match event.type:
-            case "response.output_text.delta" | "response.refusal.delta":
-                self._refused = self._refused or event.type == "response.refusal.delta"
-                if event.delta:
-                    yield TextDelta(event.delta)
+        """Events for one stream event object; raises a domain error for ``error`` and ``response.failed``."""
+        match event.get("type"):
+            case "response.output_text.delta" | "response.refusal.delta" as kind:
+                self._refused = self._refused or kind == "response.refusal.delta"
+                if delta := event.get("delta"):
+                    yield TextDelta(delta)
             case "response.reasoning_summary_text.delta" | "response.reasoning_text.delta":
-                if event.delta:
-                    yield ReasoningDelta(event.delta)
-            case "response.output_item.added" if event.item.type == "function_call":
-                yield from self._start(event.item, event.output_index)
+                if delta := event.get("delta"):
+                    yield ReasoningDelta(delta)
+            case "response.output_item.added" if event["item"].get("type") == "function_call":
+                yield from self._start(event["item"], event.get("output_index"))
             case "response.function_call_arguments.delta":
-                item_id = event.item_id or self._by_output_index.get(event.output_index, "")
-                if item_id in self._calls and event.delta:
+                item_id = event.get("item_id") or self._by_output_index.get(event.get("output_index"), "")
+                delta = event.get("delta")
+                if item_id in self._calls and delta:
                     self._with_deltas.add(item_id)
                     index, call_id = self._calls[item_id]
-                    yield ToolCallDelta(index, call_id, event.delta)
-            case "response.output_item.done" if event.item.type == "function_call":
-                yield from self._end(event.item, event.output_index)
+                    yield ToolCallDelta(index, call_id, delta)
+            case "response.output_item.done" if event["item"].get("type") == "function_call":
+                yield from self._end(event["item"], event.get("output_index"))
             case "response.completed" | "response.incomplete":
-                response = event.response
-                self._status = response.status or "completed"
-                details = response.incomplete_details
-                self._incomplete_reason = getattr(details, "reason", None) if details is not None else None
-                if response.usage is not None:
-                    self._usage = _usage(response.usage)
+                response = event["response"]
+                self._status = response.get("status") or "completed"
+                self._incomplete_reason = dig(response, "incomplete_details", "reason")
+                usage = response.get("usage")
+                if usage is not None:
+                    self._usage = _usage(usage)
             case "response.failed":
-                error = event.response.error
-                raise stream_error(self._provider, getattr(error, "code", None), getattr(error, "message", None))
+                error = event["response"].get("error")
+                raise stream_error(self._provider, dig(error, "code"), dig(error, "message"))
             case "error":
-                raise stream_error(self._provider, event.code, event.message)
+                raise stream_error(self._provider, event.get("code"), event.get("message"))
             case _:
                 return
 
-    def _start(self, item: Any, output_index: int) -> Iterator[ProviderEvent]:
-        item_id = item.id or item.call_id
+    def _start(self, item: Any, output_index: Any) -> Iterator[ProviderEvent]:
+        call_id = item.get("call_id")
+        item_id = item.get("id") or call_id
         if item_id in self._calls:
             return
         index = len(self._calls)
-        self._calls[item_id] = (index, item.call_id)
+        self._calls[item_id] = (index, call_id)
         self._by_output_index[output_index] = item_id
         self._open.append(item_id)
-        yield ToolCallStart(index, item.call_id, item.name)
+        yield ToolCallStart(index, call_id, item.get("name"))
 
-    def _end(self, item: Any, output_index: int) -> Iterator[ProviderEvent]:
-        item_id = item.id or item.call_id
+    def _end(self, item: Any, output_index: Any) -> Iterator[ProviderEvent]:
+        item_id = item.get("id") or item.get("call_id")
         yield from self._start(item, output_index)
         index, call_id = self._calls[item_id]
-        if item_id not in self._with_deltas and item.arguments:  # a server that sent no deltas
+        arguments = item.get("arguments")
+        if item_id not in self._with_deltas and arguments:  # a server that sent no deltas
             self._with_deltas.add(item_id)
-            yield ToolCallDelta(index, call_id, item.arguments)
+            yield ToolCallDelta(index, call_id, arguments)
         if item_id in self._open:
             self._open.remove(item_id)
             yield ToolCallEnd(index, call_id)
@@ -194,42 +199,46 @@ class ResponsesStreamNormalizer:
 
 
 class ResponsesAnswer:
-    """Reads a non-streamed ``Response`` as ``ResponsesStreamNormalizer`` reads the same response streamed: text and
-    refusals as text (a refusal finishes ``content_filter``), reasoning summaries and texts as reasoning, function
-    calls in output order, ``response.failed`` as the same domain error."""
+    """Reads a non-streamed ``response`` object as ``ResponsesStreamNormalizer`` reads the same response streamed:
+    text and refusals as text (a refusal finishes ``content_filter``), reasoning summaries and texts as reasoning,
+    function calls in output order, ``response.failed`` as the same domain error."""
 
     def __init__(self, provider: str) -> None:
         self._provider = provider
 
     def __call__(self, reply: Any) -> Completion:
-        if reply.status == "failed":
-            error = reply.error
-            raise stream_error(self._provider, getattr(error, "code", None), getattr(error, "message", None))
+        reply = json_body(reply)
+        if reply.get("status") == "failed":
+            error = reply.get("error")
+            raise stream_error(self._provider, dig(error, "code"), dig(error, "message"))
         text: list[str] = []
         reasoning: list[str] = []
         calls: list[ToolCall] = []
         refused = False
-        for item in reply.output or ():
-            match item.type:
+        for item in reply.get("output") or ():
+            match item.get("type"):
                 case "message":
-                    for part in item.content or ():
-                        refused = refused or part.type == "refusal"
-                        text.append((part.refusal if part.type == "refusal" else getattr(part, "text", "")) or "")
+                    for part in item.get("content") or ():
+                        refusal = part.get("type") == "refusal"
+                        refused = refused or refusal
+                        text.append(part.get("refusal" if refusal else "text") or "")
                 case "reasoning":
-                    reasoning += (piece.text or "" for piece in item.summary or ())
-                    reasoning += (piece.text or "" for piece in item.content or ())
+                    reasoning += (piece.get("text") or "" for piece in item.get("summary") or ())
+                    reasoning += (piece.get("text") or "" for piece in item.get("content") or ())
                 case "function_call":
-                    calls.append(ToolCall(item.call_id, item.name, item.arguments or "{}"))
+                    calls.append(ToolCall(item.get("call_id"), item.get("name"), item.get("arguments") or "{}"))
                 case _:
                     continue
-        usage = _usage(reply.usage) if reply.usage is not None else None
-        return Completion("".join(text), "".join(reasoning), tuple(calls), self._reason(reply, refused, calls), usage)
+        usage = reply.get("usage")
+        reason = self._reason(reply, refused, calls)
+        return Completion(
+            "".join(text), "".join(reasoning), tuple(calls), reason, None if usage is None else _usage(usage)
+        )
 
     @staticmethod
     def _reason(reply: Any, refused: bool, calls: list[ToolCall]) -> FinishReason:
-        if reply.status == "incomplete":
-            details = reply.incomplete_details
-            return "content_filter" if getattr(details, "reason", None) == "content_filter" else "length"
+        if reply.get("status") == "incomplete":
+            return "content_filter" if dig(reply, "incomplete_details", "reason") == "content_filter" else "length"
         if refused:
             return "content_filter"
         return "tool_calls" if calls else "stop"
@@ -237,8 +246,8 @@ class ResponsesAnswer:
 
 def _usage(raw: Any) -> Usage:
     return Usage(
-        input_tokens=raw.input_tokens or 0,
-        output_tokens=raw.output_tokens or 0,
-        cached_tokens=getattr(raw.input_tokens_details, "cached_tokens", None) or 0,
-        reasoning_tokens=getattr(raw.output_tokens_details, "reasoning_tokens", None) or 0,
+        input_tokens=raw.get("input_tokens") or 0,
+        output_tokens=raw.get("output_tokens") or 0,
+        cached_tokens=dig(raw, "input_tokens_details", "cached_tokens") or 0,
+        reasoning_tokens=dig(raw, "output_tokens_details", "reasoning_tokens") or 0,
     )

@@ -4,8 +4,9 @@ The same class serves the whole OpenAI-compatible family (Groq, Perplexity, Deep
 Together, Ollama, vLLM ...) by base URL, key and provider name alone; those speak Chat Completions only, so
 ``model.api == "responses"`` is honoured for any name but only OpenAI offers it. One attempt per call: the SDK's own
 retries are off (``max_retries=0``) because the chat service retries with its own deadline and backoff. ``complete``
-calls either API without streaming: the SDK then parses one JSON body instead of a chunk per token, about half the
-client CPU of the same answer streamed.
+calls either API without streaming (one JSON body instead of a chunk per token). Requests go through the SDK client's
+``post`` (``adapters.openai.client.post``): the SDK's request, auth, errors and SSE reader, without its per-call
+params transform and response models.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import httpx2
 import openai
 from openai import AsyncOpenAI
 
-from adapters.kit.stream import MALFORMED, call_once, drive, split_known
+from adapters.kit.stream import MALFORMED, call_once, drive
 from adapters.openai.chat_completions import ChatStreamNormalizer, chat_completion, chat_params
-from adapters.openai.client import openai_client
+from adapters.openai.client import openai_client, post
 from adapters.openai.errors import TRANSPORT_ERRORS, map_openai_error
 from adapters.openai.responses import ResponsesAnswer, ResponsesStreamNormalizer, responses_params
 from domain.catalog import ModelSpec
@@ -31,6 +32,7 @@ __all__ = ["OpenAITextProvider", "build_openai_text_provider"]
 #: What may escape the SDK during a call: its own errors, transport errors it did not wrap, and a chunk that is
 #: not JSON (``json.JSONDecodeError`` is a ``ValueError``).
 _VENDOR_FAILURES: tuple[type[Exception], ...] = (openai.OpenAIError, *TRANSPORT_ERRORS, *MALFORMED)
+_CHAT, _RESPONSES = "/chat/completions", "/responses"
 
 
 class OpenAITextProvider:
@@ -54,31 +56,31 @@ class OpenAITextProvider:
         return self._stream_chat(request, model)
 
     def _stream_chat(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
-        create = self._client.chat.completions.create
         return self._drive(
-            lambda: create(**split_known(create, chat_params(request, model, provider=self._name))),
+            lambda: post(self._client, _CHAT, chat_params(request, model, provider=self._name), stream=True),
             ChatStreamNormalizer(),
             unfinished_message=f"{self._name} ended the stream without a finish reason",
         )
 
     def _stream_responses(self, request: ChatRequest, model: ModelSpec) -> AsyncIterator[ProviderEvent]:
-        create = self._client.responses.create
         return self._drive(
-            lambda: create(**split_known(create, responses_params(request, model))),
+            lambda: post(self._client, _RESPONSES, responses_params(request, model), stream=True),
             ResponsesStreamNormalizer(self._name),
             unfinished_message=f"{self._name} ended the stream before completing",
         )
 
     async def complete(self, request: ChatRequest, model: ModelSpec, *, timeout_s: float | None = None) -> Completion:
         """One attempt without streaming, through the API the catalog chose for ``model``."""
-        timeout = {} if timeout_s is None else {"timeout": httpx2.Timeout(timeout_s, connect=self._connect_s())}
+        timeout = None if timeout_s is None else httpx2.Timeout(timeout_s, connect=self._connect_s())
         if model.api == "responses":
-            respond = self._client.responses.create
-            answer = split_known(respond, responses_params(request, model, stream=False)) | timeout
-            return await self._call(lambda: respond(**answer), ResponsesAnswer(self._name))
-        create = self._client.chat.completions.create
-        params = split_known(create, chat_params(request, model, provider=self._name, stream=False)) | timeout
-        return await self._call(lambda: create(**params), chat_completion)
+            body = responses_params(request, model, stream=False)
+            return await self._call(
+                lambda: post(self._client, _RESPONSES, body, stream=False, timeout=timeout), ResponsesAnswer(self._name)
+            )
+        params = chat_params(request, model, provider=self._name, stream=False)
+        return await self._call(
+            lambda: post(self._client, _CHAT, params, stream=False, timeout=timeout), chat_completion
+        )
 
     def _connect_s(self) -> float | None:
         configured = self._client.timeout

@@ -341,16 +341,12 @@ async def test_emulator_records_no_credentials(emulator: RunningEmulator) -> Non
 
 def test_chat_normalizer_separates_calls_that_share_an_index() -> None:
     """A compatible server that puts every call at index 0 (new id each time) still yields two separate calls."""
-    from openai.types.chat import ChatCompletionChunk
-
     from adapters.openai.chat_completions import ChatStreamNormalizer
 
-    def chunk(tool_call: dict[str, Any] | None, finish: str | None = None) -> ChatCompletionChunk:
+    def chunk(tool_call: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
         delta = {"tool_calls": [tool_call]} if tool_call else {}
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return ChatCompletionChunk.model_validate(
-            {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
-        )
+        return {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [choice]}
 
     normalizer = ChatStreamNormalizer()
     stream = [
