@@ -37,7 +37,7 @@ check: env
 bench: env
 	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
-# Switchyard beside LiteLLM's proxy in one run (not in CI: ~3 min). Installs litellm[proxy] (pinned) into
+# Switchyard beside LiteLLM's proxy in one run (not in CI: ~5 min on 2 cores). Installs litellm[proxy] (pinned) into
 # .tools/peers/litellm, outside the lock, and wrk from Debian's packages if missing. Writes benchmarks/results/peers.md.
 # BENCH_PEERS_ARGS: --quick, --duration S, --connections N, --streams N, --no-workers.
 bench-peers: env
