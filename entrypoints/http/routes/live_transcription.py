@@ -30,6 +30,7 @@ from entrypoints.http.auth import QUERY_TOKEN_PARAM, websocket_auth
 from entrypoints.http.errors import error_payload, ws_close_code_for
 from entrypoints.http.openapi import documented
 from entrypoints.http.serialization import read_message, structure
+from entrypoints.http.socket_session import relay
 from entrypoints.http.streaming import send_json
 from services.attempts import Caller
 from services.live_transcription import (
@@ -47,7 +48,6 @@ __all__ = ["PATH", "StartMessage", "TranscribeQuery", "blueprint"]
 PATH: Final = "/api/v1/ws/transcribe"
 _NORMAL: Final = 1000
 _SEND_TIMEOUT_S: Final = 10.0
-_CANCEL_GRACE_S: Final = 5.0
 _log = structlog.get_logger("switchyard.live_transcription")
 
 blueprint = Blueprint("live_transcription", __name__)
@@ -121,21 +121,12 @@ class _LiveSocket:
         except ServiceError as exc:
             await self._finish(LiveFailed(exc))
             return
-        receiver = asyncio.create_task(self._receive(run), name="live-stt-receive")
-        deliverer = asyncio.create_task(self._deliver(run), name="live-stt-deliver")
-        try:
-            await asyncio.wait({deliverer})  # not `await deliverer`: a cancel here must not cancel it
-        except asyncio.CancelledError:  # the client left, or its token expired: the session ends as cancelled
+
+        def gone() -> None:  # the client left, or its token expired: the session ends as cancelled
             self._gone = True
             run.abort()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_CANCEL_GRACE_S):
-                    await asyncio.wait({deliverer})
-            deliverer.cancel()
-            raise
-        finally:
-            receiver.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
+
+        await relay(self._receive(run), self._deliver(run), abort=gone, name="live-stt")
 
     async def _start(self) -> LiveRun:
         args = {key: value for key, value in websocket.args.items() if key != QUERY_TOKEN_PARAM}

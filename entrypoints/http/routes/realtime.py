@@ -46,6 +46,7 @@ from entrypoints.http.auth import QUERY_TOKEN_PARAM, websocket_auth
 from entrypoints.http.errors import error_payload, ws_close_code_for
 from entrypoints.http.openapi import documented
 from entrypoints.http.serialization import read_message, structure
+from entrypoints.http.socket_session import relay
 from entrypoints.http.streaming import send_json
 from services.attempts import Caller
 from services.realtime import (
@@ -62,7 +63,6 @@ __all__ = ["PATH", "RealtimeQuery", "SessionUpdate", "blueprint"]
 
 PATH: Final = "/api/v1/ws/realtime"
 _NORMAL: Final = 1000
-_CANCEL_GRACE_S: Final = 5.0
 _CONTROLS: Final = ("input.commit", "input.text", "response.cancel", "tool.result", "session.end")
 
 blueprint = Blueprint("realtime", __name__)
@@ -227,21 +227,12 @@ class _RealtimeSocket:
         except ServiceError as exc:
             await self._finish(RealtimeFailed(exc))
             return
-        receiver = asyncio.create_task(self._receive(run), name="realtime-receive")
-        deliverer = asyncio.create_task(self._deliver(run), name="realtime-deliver")
-        try:
-            await asyncio.wait({deliverer})  # not `await deliverer`: a cancel here must not cancel it
-        except asyncio.CancelledError:  # the client left, or its token expired: the session ends as cancelled
+
+        def gone() -> None:  # the client left, or its token expired: the session ends as cancelled
             self._gone = True
             run.abort()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_CANCEL_GRACE_S):
-                    await asyncio.wait({deliverer})
-            deliverer.cancel()
-            raise
-        finally:
-            receiver.cancel()
-            await asyncio.gather(receiver, return_exceptions=True)
+
+        await relay(self._receive(run), self._deliver(run), abort=gone, name="realtime")
 
     async def _start(self) -> RealtimeRun:
         args = {key: value for key, value in websocket.args.items() if key != QUERY_TOKEN_PARAM}
