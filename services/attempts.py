@@ -160,6 +160,15 @@ class Attempt:
     def ttft_ms(self) -> float | None:
         return None if self.first_output_at is None else (self.first_output_at - self.started) * 1000
 
+    def meta(self) -> dict[str, JsonValue]:
+        """Who serves: the keys every modality reports in its response ``meta``."""
+        return {
+            "model": self.spec.qualified_id,
+            "provider": self.spec.provider,
+            "fallback_used": self.fallback_used,
+            "retries": self.retries_total,
+        }
+
 
 class AttemptBody(Protocol[E_co]):
     """One attempt's vendor call, made by the modality: its outputs, then its bill."""

@@ -90,7 +90,7 @@ class Opened:
 
 @frozen
 class Progress:
-    """Audio went out to the vendor since the last step."""
+    """Client input (audio, or a realtime control) went out to the vendor since the last step."""
 
 
 @frozen

@@ -50,7 +50,7 @@ from domain.metering import Units
 from domain.types import JsonValue
 from ports.live_transcription import LIVE_STT_PORT, LiveTranscriptionProvider
 from ports.metrics import Metrics
-from services.attempts import Attempt, AttemptRunner, Caller, Candidates, Finished
+from services.attempts import AttemptRunner, Caller, Candidates, Finished
 from services.live_attempt import AudioBuffer, LiveAttempt, Opened, Progress, Stopped
 from services.open_interrupt import OpenInterrupt
 from services.quotas import Admission, QuotaGate
@@ -101,15 +101,6 @@ class LiveCancelled:
 
 
 LiveUpdate = LiveStarted | LiveTranscript | LiveDone | LiveFailed | LiveCancelled
-
-
-def _meta(attempt: Attempt) -> dict[str, JsonValue]:
-    return {
-        "model": attempt.spec.qualified_id,
-        "provider": attempt.spec.provider,
-        "fallback_used": attempt.fallback_used,
-        "retries": attempt.retries_total,
-    }
 
 
 class LiveRun:
@@ -168,12 +159,12 @@ class LiveRun:
             async with aclosing(run) as steps:
                 async for step in steps:
                     if isinstance(step, Finished):
-                        terminal = LiveDone(self._summary(step), _meta(step.attempt))
+                        terminal = LiveDone(self._summary(step), step.attempt.meta())
                         break
                     value = step.value
                     if isinstance(value, Opened):
                         opening.opened()
-                        yield LiveStarted(_meta(step.attempt))
+                        yield LiveStarted(step.attempt.meta())
                     elif isinstance(value, LiveTranscript):
                         if first_partial_at is None:
                             first_partial_at = service.clock()

@@ -49,7 +49,7 @@ from domain.realtime import (
 from domain.types import JsonValue
 from ports.metrics import Metrics
 from ports.realtime import REALTIME_PORT, RealtimeProvider
-from services.attempts import Attempt, AttemptRunner, Caller, Candidates, Finished
+from services.attempts import AttemptRunner, Caller, Candidates, Finished
 from services.open_interrupt import OpenInterrupt
 from services.quotas import Admission, QuotaGate
 from services.realtime_attempt import ClientInput, Control, Opened, Progress, RealtimeAttempt, Stopped
@@ -102,15 +102,6 @@ class RealtimeCancelled:
 
 RealtimeUpdate = RealtimeStarted | RealtimeEvent | RealtimeDone | RealtimeFailed | RealtimeCancelled
 TERMINAL_UPDATES: Final = (RealtimeDone, RealtimeFailed, RealtimeCancelled)
-
-
-def _meta(attempt: Attempt) -> dict[str, JsonValue]:
-    return {
-        "model": attempt.spec.qualified_id,
-        "provider": attempt.spec.provider,
-        "fallback_used": attempt.fallback_used,
-        "retries": attempt.retries_total,
-    }
 
 
 class RealtimeRun:
@@ -189,12 +180,12 @@ class RealtimeRun:
             async with aclosing(run) as steps:
                 async for step in steps:
                     if isinstance(step, Finished):
-                        terminal = RealtimeDone(self._summary(), _meta(step.attempt))
+                        terminal = RealtimeDone(self._summary(), step.attempt.meta())
                         break
                     value = step.value
                     if isinstance(value, Opened):
                         opening.opened()
-                        yield RealtimeStarted({**_meta(step.attempt), "output_sample_rate": REALTIME_OUTPUT_RATE})
+                        yield RealtimeStarted({**step.attempt.meta(), "output_sample_rate": REALTIME_OUTPUT_RATE})
                     elif isinstance(value, Stopped):
                         terminal = self._stopped(value)
                         break  # closing the run: the attempt is accounted as cancelled

@@ -47,6 +47,7 @@ from domain.realtime import (
 from ports.metrics import Metrics
 from ports.realtime import RealtimeProvider, RealtimeSession
 from services.attempts import Attempt, Bill
+from services.live_attempt import Opened, Progress  # the same step markers as a live transcription attempt
 
 __all__ = ["ClientInput", "Control", "Opened", "Progress", "RealtimeAttempt", "Step", "StopReason", "Stopped"]
 
@@ -115,16 +116,6 @@ class ClientInput:
         async with self._changed:
             self._closed = True
             self._changed.notify_all()
-
-
-@frozen
-class Opened:
-    """The vendor session is open: the run is committed to this attempt."""
-
-
-@frozen
-class Progress:
-    """Client input went out to the vendor since the last step."""
 
 
 @frozen

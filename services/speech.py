@@ -127,13 +127,7 @@ class SpeechStream:
 
     def meta(self) -> dict[str, JsonValue]:
         """Who serves the audio (the same keys every modality reports)."""
-        attempt = self._first.attempt
-        return {
-            "model": attempt.spec.qualified_id,
-            "provider": attempt.spec.provider,
-            "fallback_used": attempt.fallback_used,
-            "retries": attempt.retries_total,
-        }
+        return self._first.attempt.meta()
 
     async def chunks(self) -> AsyncGenerator[AudioChunk, None]:
         """The first chunk, then the rest as the vendor sends them. A failure after the first ends the clip
